@@ -1,0 +1,181 @@
+package xsk
+
+import (
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/vi"
+)
+
+// umem is the packet memory of a port: one anonymous mapping cut into
+// frames, registered with the kernel by the first socket (its owner), with
+// that socket's fill and completion rings. Every VI of the port shares it;
+// mu guards the pool and the two shared rings, so a VI's own RX and TX rings
+// need no lock.
+type umem struct {
+	mu        sync.Mutex
+	area      []byte
+	frameSize uint64
+	frames    uint32
+	pool      []uint64 // free frame addresses; capacity frames, never grows
+	fill      ring     // producer: frames for the kernel to receive into
+	comp      ring     // consumer: frames the kernel has finished sending
+	fillGoal  uint32   // frames to keep on the fill ring
+	stray     uint64   // frees of addresses that were not ours or were free
+}
+
+// newUmem maps and registers the packet memory on fd and maps its rings.
+func newUmem(fd int, frames, frameSize, fillSize, compSize uint32) (*umem, error) {
+	size := int(frames) * int(frameSize)
+	area, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, fmt.Errorf("map %d bytes of packet memory: %w", size, err)
+	}
+	u := &umem{area: area, frameSize: uint64(frameSize), frames: frames, pool: make([]uint64, 0, frames)}
+	reg := unix.XDPUmemReg{Addr: uint64(uintptr(unsafe.Pointer(&area[0]))), Len: uint64(size), Size: frameSize}
+	if err := setsockopt(fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
+		u.unmap()
+		var lim unix.Rlimit
+		unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim)
+		return nil, fmt.Errorf("register %d bytes of packet memory (RLIMIT_MEMLOCK %d without CAP_IPC_LOCK): %w", size, lim.Cur, classify(err))
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_XDP, unix.XDP_UMEM_FILL_RING, int(fillSize)); err != nil {
+		u.unmap()
+		return nil, fmt.Errorf("size fill ring: %w", err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_XDP, unix.XDP_UMEM_COMPLETION_RING, int(compSize)); err != nil {
+		u.unmap()
+		return nil, fmt.Errorf("size completion ring: %w", err)
+	}
+	off, err := mmapOffsets(fd)
+	if err != nil {
+		u.unmap()
+		return nil, err
+	}
+	if u.fill, err = mapRing(fd, off.Fr, unix.XDP_UMEM_PGOFF_FILL_RING, fillSize, 8); err != nil {
+		u.unmap()
+		return nil, fmt.Errorf("map fill ring: %w", err)
+	}
+	if u.comp, err = mapRing(fd, off.Cr, unix.XDP_UMEM_PGOFF_COMPLETION_RING, compSize, 8); err != nil {
+		u.unmap()
+		return nil, fmt.Errorf("map completion ring: %w", err)
+	}
+	u.fill.initProducer()
+	u.comp.initConsumer()
+	for i := range frames {
+		u.pool = append(u.pool, uint64(i)*u.frameSize)
+	}
+	// Half the frames wait on the fill ring for traffic, the rest stay in
+	// the pool for transmission and for frames the stack holds on to.
+	u.fillGoal = min(fillSize, frames/2)
+	return u, nil
+}
+
+func (u *umem) unmap() {
+	u.fill.unmap()
+	u.comp.unmap()
+	if u.area != nil {
+		unix.Munmap(u.area)
+		u.area = nil
+	}
+}
+
+// base is the frame an address lies in.
+func (u *umem) base(addr uint64) uint64 { return addr &^ (u.frameSize - 1) }
+
+// bytes is the view of d, capped at the end of its frame.
+func (u *umem) bytes(d vi.Desc) []byte {
+	end := u.base(d.Addr) + u.frameSize
+	return u.area[d.Addr : d.Addr+uint64(d.Len) : end]
+}
+
+// put returns frames to the pool. Called with mu held.
+func (u *umem) put(addr uint64) {
+	if addr >= uint64(len(u.area)) || len(u.pool) == cap(u.pool) {
+		u.stray++
+		return
+	}
+	u.pool = append(u.pool, u.base(addr))
+}
+
+// reap moves frames the kernel has sent from the completion ring to the
+// pool. Called with mu held.
+func (u *umem) reap() {
+	n := u.comp.avail(u.comp.size)
+	for i := range n {
+		u.put(*u.comp.addr(u.comp.local + i))
+	}
+	if n > 0 {
+		u.comp.release(n)
+	}
+}
+
+// refill tops the fill ring up to its goal from the pool. Called with mu held.
+func (u *umem) refill() {
+	level := u.fill.size - u.fill.free(u.fill.size)
+	if level >= u.fillGoal {
+		return
+	}
+	n := min(u.fillGoal-level, uint32(len(u.pool)))
+	if n == 0 {
+		return
+	}
+	for i := range n {
+		*u.fill.addr(u.fill.local + i) = u.pool[len(u.pool)-1-int(i)]
+	}
+	u.pool = u.pool[:len(u.pool)-int(n)]
+	u.fill.submit(n)
+}
+
+// alloc takes up to len(ds) frames for transmission.
+func (u *umem) alloc(ds []vi.Desc) int {
+	u.mu.Lock()
+	u.reap()
+	n := min(len(ds), len(u.pool))
+	for i := range n {
+		ds[i] = vi.Desc{Addr: u.pool[len(u.pool)-1-i], Len: uint32(u.frameSize)}
+	}
+	u.pool = u.pool[:len(u.pool)-n]
+	u.mu.Unlock()
+	return n
+}
+
+// free returns frames and tops the fill ring up with them.
+func (u *umem) free(ds []vi.Desc) {
+	u.mu.Lock()
+	for _, d := range ds {
+		u.put(d.Addr)
+	}
+	u.refill()
+	u.mu.Unlock()
+}
+
+// settle reaps completions and refills: after a transmission.
+func (u *umem) settle() {
+	u.mu.Lock()
+	u.reap()
+	u.refill()
+	u.mu.Unlock()
+}
+
+func mmapOffsets(fd int) (unix.XDPMmapOffsets, error) {
+	var off unix.XDPMmapOffsets
+	l := uint32(unsafe.Sizeof(off))
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_XDP, unix.XDP_MMAP_OFFSETS,
+		uintptr(unsafe.Pointer(&off)), uintptr(unsafe.Pointer(&l)), 0)
+	if e != 0 {
+		return off, fmt.Errorf("read ring offsets: %w", e)
+	}
+	return off, nil
+}
+
+func setsockopt(fd, opt int, p unsafe.Pointer, size uintptr) error {
+	_, _, e := unix.Syscall6(unix.SYS_SETSOCKOPT, uintptr(fd), unix.SOL_XDP, uintptr(opt), uintptr(p), size, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
