@@ -237,4 +237,3 @@ func (v *VI) Close() error {
 	}
 	return nil
 }
-
