@@ -47,6 +47,10 @@ type Pair struct {
 type Options struct {
 	Prefix netip.Prefix // default DefaultSubnet; A gets .1, B gets .2
 	MTU    int          // default 1500
+	// Queues per direction on each end (default 1). A veth delivers a
+	// frame on the receive queue whose number is the sender's transmit
+	// queue.
+	Queues int
 	// Offloads left on: by default TX checksum and segmentation offloads
 	// are turned off on both ends, so that the kernel sends complete frames
 	// with correct checksums, as a NIC delivers them.
@@ -60,9 +64,9 @@ func Missing() string {
 	if os.Geteuid() != 0 {
 		return fmt.Sprintf("test hosts need root (running as uid %d)", os.Geteuid())
 	}
-	for _, tool := range []string{"ip", "ethtool"} {
+	for _, tool := range []string{"ip", "ethtool", "ping"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Sprintf("test hosts need %s (Debian: iproute2, ethtool)", tool)
+			return fmt.Sprintf("test hosts need %s (Debian: iproute2, ethtool, iputils-ping)", tool)
 		}
 	}
 	return ""
@@ -95,6 +99,10 @@ func Make(opts Options) (_ *Pair, err error) {
 	if opts.MTU == 0 {
 		opts.MTU = 1500
 	}
+	if opts.Queues == 0 {
+		opts.Queues = 1
+	}
+	nq := strconv.Itoa(opts.Queues)
 	sweep()
 	n := seq.Add(1)
 	base := fmt.Sprintf("accel-%d-%d", os.Getpid(), n)
@@ -118,7 +126,8 @@ func Make(opts Options) (_ *Pair, err error) {
 			return nil, err
 		}
 	}
-	if err := run("ip", "link", "add", p.A.Ifname, "netns", p.A.NS, "type", "veth", "peer", "name", p.B.Ifname, "netns", p.B.NS); err != nil {
+	if err := run("ip", "link", "add", p.A.Ifname, "numtxqueues", nq, "numrxqueues", nq, "netns", p.A.NS, "type", "veth",
+		"peer", "name", p.B.Ifname, "numtxqueues", nq, "numrxqueues", nq, "netns", p.B.NS); err != nil {
 		return nil, err
 	}
 	for _, h := range []*Host{p.A, p.B} {

@@ -14,7 +14,7 @@
 // separate table keyed by that address.
 //
 // A filter names its owner by slot and by the owner's cookie. Each slot's
-// current cookie is kept in slot_cookie; a filter left behind by an owner
+// current cookie is kept in slots; a filter left behind by an owner
 // that died (even by SIGKILL) no longer matches the cookie of its slot, so its
 // traffic goes to the kernel instead of being black-holed. When the owner's
 // socket closes, the kernel empties its XSKMAP slot as well and
@@ -43,6 +43,7 @@ enum verdict {
 	V_PASS_STALE,     // the filter's owner is gone (cookie mismatch)
 	V_PASS_NO_VI,     // the owner's slot is empty (socket closed)
 	V_PASS_TRUNCATED, // frame too short for its headers
+	V_PASS_QUEUE,     // arrived on another queue than the owner's socket
 	V_MAX,
 };
 
@@ -69,12 +70,20 @@ struct {
 	__type(value, __u32);
 } xsks SEC(".maps");
 
+// What the program knows of a slot's owner: its cookie, and the queue its
+// socket is bound to (a socket only receives frames from its own queue; a
+// redirect from another queue would be dropped, so such frames pass).
+struct slot_info {
+	__u32 cookie;
+	__u32 queue;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, MAX_SLOTS);
 	__type(key, __u32);
-	__type(value, __u32);
-} slot_cookie SEC(".maps");
+	__type(value, struct slot_info);
+} slots SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -105,13 +114,16 @@ static __always_inline int count(__u32 v, int action)
 	return action;
 }
 
-// deliver redirects to the target's VI when the target's owner is alive.
-static __always_inline int deliver(struct target *t, __u64 len)
+// deliver redirects to the target's VI when the target's owner is alive and
+// listens on the queue the frame arrived on.
+static __always_inline int deliver(struct xdp_md *ctx, struct target *t, __u64 len)
 {
 	__u32 slot = t->slot;
-	__u32 *cookie = bpf_map_lookup_elem(&slot_cookie, &slot);
-	if (!cookie || *cookie != t->cookie)
+	struct slot_info *si = bpf_map_lookup_elem(&slots, &slot);
+	if (!si || si->cookie != t->cookie)
 		return count(V_PASS_STALE, XDP_PASS);
+	if (si->queue != ctx->rx_queue_index)
+		return count(V_PASS_QUEUE, XDP_PASS);
 	t->packets += 1;
 	t->bytes += len;
 	// The low bits of flags are the action when the slot is empty.
@@ -152,7 +164,7 @@ int accel_filter(struct xdp_md *ctx)
 		struct target *t = bpf_map_lookup_elem(&arp_targets, &tpa);
 		if (!t)
 			return count(V_PASS_ARP, XDP_PASS);
-		return deliver(t, len);
+		return deliver(ctx, t, len);
 	}
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return count(V_PASS_NOT_IPV4, XDP_PASS);
@@ -185,16 +197,16 @@ int accel_filter(struct xdp_md *ctx)
 	};
 	struct target *t = bpf_map_lookup_elem(&flows, &k);
 	if (t)
-		return deliver(t, len);
+		return deliver(ctx, t, len);
 	k.remote_ip = 0;
 	k.remote_port = 0;
 	t = bpf_map_lookup_elem(&flows, &k);
 	if (t)
-		return deliver(t, len);
+		return deliver(ctx, t, len);
 	k.local_ip = 0;
 	t = bpf_map_lookup_elem(&flows, &k);
 	if (t)
-		return deliver(t, len);
+		return deliver(ctx, t, len);
 	return count(V_PASS_NO_MATCH, XDP_PASS);
 }
 

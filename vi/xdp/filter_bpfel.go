@@ -23,6 +23,12 @@ type filterFlowKey struct {
 	Pad        [3]uint8
 }
 
+type filterSlotInfo struct {
+	_      structs.HostLayout
+	Cookie uint32
+	Queue  uint32
+}
+
 type filterTarget struct {
 	_       structs.HostLayout
 	Slot    uint32
@@ -37,7 +43,7 @@ type filterTarget struct {
 const (
 	filterMapArpTargets   = "arp_targets"
 	filterMapFlows        = "flows"
-	filterMapSlotCookie   = "slot_cookie"
+	filterMapSlots        = "slots"
 	filterMapVerdicts     = "verdicts"
 	filterMapXsks         = "xsks"
 	filterProgAccelFilter = "accel_filter"
@@ -94,7 +100,7 @@ type filterProgramSpecs struct {
 type filterMapSpecs struct {
 	ArpTargets *ebpf.MapSpec `ebpf:"arp_targets"`
 	Flows      *ebpf.MapSpec `ebpf:"flows"`
-	SlotCookie *ebpf.MapSpec `ebpf:"slot_cookie"`
+	Slots      *ebpf.MapSpec `ebpf:"slots"`
 	Verdicts   *ebpf.MapSpec `ebpf:"verdicts"`
 	Xsks       *ebpf.MapSpec `ebpf:"xsks"`
 }
@@ -127,7 +133,7 @@ func (o *filterObjects) Close() error {
 type filterMaps struct {
 	ArpTargets *ebpf.Map `ebpf:"arp_targets"`
 	Flows      *ebpf.Map `ebpf:"flows"`
-	SlotCookie *ebpf.Map `ebpf:"slot_cookie"`
+	Slots      *ebpf.Map `ebpf:"slots"`
 	Verdicts   *ebpf.Map `ebpf:"verdicts"`
 	Xsks       *ebpf.Map `ebpf:"xsks"`
 }
@@ -136,7 +142,7 @@ func (m *filterMaps) Close() error {
 	return _FilterClose(
 		m.ArpTargets,
 		m.Flows,
-		m.SlotCookie,
+		m.Slots,
 		m.Verdicts,
 		m.Xsks,
 	)

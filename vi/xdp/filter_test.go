@@ -242,7 +242,7 @@ func TestStaleAndOwnership(t *testing.T) {
 	// An owner that dies without removing its filters (simulated: the
 	// slot's cookie moves on, as when the slot is claimed again) leaves
 	// them stale: traffic goes to the kernel.
-	if err := tb.objs.SlotCookie.Put(uint32(a.Slot()), a.cookie+7); err != nil {
+	if err := tb.objs.Slots.Put(uint32(a.Slot()), filterSlotInfo{Cookie: a.cookie + 7}); err != nil {
 		t.Fatal(err)
 	}
 	if got := run(t, tb, frame(udp(7000))); got != PassStale {
@@ -285,5 +285,21 @@ func TestFilterValidation(t *testing.T) {
 	}
 	if back := k.filter(); back != good {
 		t.Errorf("key round trip: %v became %v", good, back)
+	}
+}
+
+func TestWrongQueuePasses(t *testing.T) {
+	tb := newTable(t)
+	o, _ := tb.Claim()
+	if err := o.Add(Filter{Proto: UDP, Local: netip.AddrPortFrom(local, 7000)}); err != nil {
+		t.Fatal(err)
+	}
+	// The owner's socket listens on queue 3; a test run arrives on queue
+	// 0, where a redirect would be lost: the frame goes to the kernel.
+	if err := tb.objs.Slots.Put(uint32(o.Slot()), filterSlotInfo{Cookie: o.cookie, Queue: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, tb, frame(udp(7000))); got != PassQueue {
+		t.Fatalf("frame on another queue: %v, want %v", got, PassQueue)
 	}
 }

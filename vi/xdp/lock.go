@@ -49,16 +49,6 @@ func (t *Table) slotUnlock(slot uint32) {
 	}
 }
 
-// othersHoldSlots reports whether another process (another open file
-// description) holds any slot.
-func (t *Table) othersHoldSlots() bool {
-	lk := unix.Flock_t{Type: unix.F_WRLCK, Start: 0, Len: MaxSlots}
-	if err := unix.FcntlFlock(t.lockf.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
-		return true // when in doubt, leave the program attached
-	}
-	return lk.Type != unix.F_UNLCK
-}
-
 // netnsID identifies the calling thread's network namespace: interface
 // indexes are only unique within one.
 func netnsID() (uint64, error) {
@@ -67,16 +57,4 @@ func netnsID() (uint64, error) {
 		return 0, fmt.Errorf("identify network namespace: %w", err)
 	}
 	return st.Ino, nil
-}
-
-// ensureBPFFS mounts bpffs on dir unless it is there already.
-func ensureBPFFS(dir string) error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
-		return nil
-	}
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("mount bpffs on %s: %w", dir, classify(err))
-	}
-	return nil
 }

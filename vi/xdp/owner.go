@@ -148,15 +148,15 @@ func (t *Table) Claim() (*Owner, error) {
 
 // stamp gives the slot a new cookie and deletes the filters left on it.
 func (o *Owner) stamp() error {
-	var old uint32
-	if err := o.t.objs.SlotCookie.Lookup(o.slot, &old); err != nil {
+	var old filterSlotInfo
+	if err := o.t.objs.Slots.Lookup(o.slot, &old); err != nil {
 		return fmt.Errorf("xdp: claim slot %d: read cookie: %w", o.slot, err)
 	}
-	o.cookie = old + 1
+	o.cookie = old.Cookie + 1
 	if o.cookie == 0 {
 		o.cookie = 1
 	}
-	if err := o.t.objs.SlotCookie.Put(o.slot, o.cookie); err != nil {
+	if err := o.t.objs.Slots.Put(o.slot, filterSlotInfo{Cookie: o.cookie}); err != nil {
 		return fmt.Errorf("xdp: claim slot %d: write cookie: %w", o.slot, err)
 	}
 	sweep(o.t.objs.Flows, new(filterFlowKey), o.slot)
@@ -182,9 +182,13 @@ func sweep[K comparable](m *ebpf.Map, k *K, slot uint32) {
 // Slot is the owner's XSKMAP index.
 func (o *Owner) Slot() int { return int(o.slot) }
 
-// SetSocket puts the AF_XDP socket fd into the owner's slot: from now on
-// frames that match the owner's filters go to that socket.
-func (o *Owner) SetSocket(fd int) error {
+// SetSocket puts the AF_XDP socket fd, bound to the interface queue queue,
+// into the owner's slot: from now on frames that match the owner's filters
+// and arrive on that queue go to that socket.
+func (o *Owner) SetSocket(fd, queue int) error {
+	if err := o.t.objs.Slots.Put(o.slot, filterSlotInfo{Cookie: o.cookie, Queue: uint32(queue)}); err != nil {
+		return fmt.Errorf("xdp: record queue of slot %d: %w", o.slot, err)
+	}
 	if err := o.t.objs.Xsks.Put(o.slot, uint32(fd)); err != nil {
 		return fmt.Errorf("xdp: register socket in slot %d: %w", o.slot, classify(err))
 	}
@@ -201,8 +205,8 @@ func (o *Owner) target() []filterTarget {
 
 // live reports whether an entry's owner still holds its slot.
 func (t *Table) live(tg filterTarget) bool {
-	var c uint32
-	return t.objs.SlotCookie.Lookup(tg.Slot, &c) == nil && c == tg.Cookie
+	var si filterSlotInfo
+	return t.objs.Slots.Lookup(tg.Slot, &si) == nil && si.Cookie == tg.Cookie
 }
 
 // add inserts key→owner into m unless a live other owner has it.
@@ -315,7 +319,7 @@ func (o *Owner) Close() error {
 	if err := t.objs.Xsks.Delete(o.slot); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		errs = append(errs, fmt.Errorf("xdp: empty slot %d: %w", o.slot, err))
 	}
-	if err := t.objs.SlotCookie.Put(o.slot, o.cookie+1); err != nil {
+	if err := t.objs.Slots.Put(o.slot, filterSlotInfo{Cookie: o.cookie + 1}); err != nil {
 		errs = append(errs, fmt.Errorf("xdp: retire cookie of slot %d: %w", o.slot, err))
 	}
 	t.owners[o.slot] = nil

@@ -21,12 +21,13 @@ const (
 	PassStale
 	PassNoVI
 	PassTruncated
+	PassQueue
 	NumVerdicts
 )
 
 var verdictNames = [NumVerdicts]string{
 	"redirect", "pass_not_ipv4", "pass_arp", "pass_ip_options", "pass_fragment",
-	"pass_proto", "pass_no_match", "pass_stale", "pass_no_vi", "pass_truncated",
+	"pass_proto", "pass_no_match", "pass_stale", "pass_no_vi", "pass_truncated", "pass_queue",
 }
 
 func (v Verdict) String() string {

@@ -4,13 +4,21 @@
 // passed to the kernel.
 //
 // One program serves an interface, shared by every VI and every process on
-// it. The first process attaches it and pins the link and the maps under
-// bpffs (mounting bpffs if needed); later processes load the pinned maps; the
-// last one out detaches. Owners (one per VI) claim a slot of the XSKMAP with
-// an open-file-description lock that dies with the process, and stamp their
-// filters with a per-slot cookie, so that a process killed with SIGKILL leaves
-// no flow black-holed: its slot empties, its filters go stale, and the
-// program passes their traffic to the kernel.
+// it. The first process attaches it with a BPF link; later processes find
+// that link among the kernel's links by interface, and open its program and
+// maps by ID. Every process holds a reference to the link, so the program
+// stays attached while any of them runs and the kernel detaches it when the
+// last one exits, even by SIGKILL. This needs no bpffs pins: pins live in a
+// mount namespace, and `ip netns exec` (how accelerated programs are started
+// in namespaces) gives each process a private /sys, where pins would not be
+// shared.
+//
+// Owners (one per VI) claim a slot of the XSKMAP with an open-file-description
+// lock that dies with the process, and stamp their filters with a per-slot
+// cookie. A process killed with SIGKILL leaves no flow black-holed: the
+// kernel empties its XSKMAP slot when its socket closes (the program then
+// passes the traffic to the kernel), and the next owner of the slot changes
+// the cookie and sweeps the dead owner's filters away.
 package xdp
 
 import (
@@ -51,19 +59,15 @@ func (m Mode) String() string {
 	return "auto"
 }
 
-// Paths under which tables are shared between processes. Variables so that
-// tests can move them.
-var (
-	BPFFSDir = "/sys/fs/bpf"
-	RunDir   = "/run/accel"
-)
+// RunDir holds the lock files that processes sharing an interface
+// coordinate through. A variable so that tests can move it.
+var RunDir = "/run/accel"
 
 // Table is the filter table of one interface, as seen by one process.
 type Table struct {
 	objs    filterObjects
 	link    link.Link // nil for a detached table (tests)
 	ifindex int
-	pinDir  string   // "" when not shared
 	lockf   *os.File // lock file: byte MaxSlots guards setup, byte i is slot i
 	mode    Mode
 
@@ -92,15 +96,12 @@ func Attach(ifindex int, mode Mode) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xdp: attach: %w", err)
 	}
-	if err := ensureBPFFS(BPFFSDir); err != nil {
-		return nil, fmt.Errorf("xdp: attach: %w", err)
-	}
-	name := fmt.Sprintf("if%d-ns%d", ifindex, ns)
-	t := &Table{ifindex: ifindex, pinDir: filepath.Join(BPFFSDir, "accel", name), mode: mode}
+	t := &Table{ifindex: ifindex, mode: mode}
 	if err := os.MkdirAll(RunDir, 0o755); err != nil {
 		return nil, fmt.Errorf("xdp: attach: make %s: %w", RunDir, err)
 	}
-	t.lockf, err = os.OpenFile(filepath.Join(RunDir, name+".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	name := fmt.Sprintf("if%d-ns%d.lock", ifindex, ns)
+	t.lockf, err = os.OpenFile(filepath.Join(RunDir, name), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("xdp: attach: open lock file: %w", err)
 	}
@@ -109,58 +110,102 @@ func Attach(ifindex int, mode Mode) (*Table, error) {
 		return nil, err
 	}
 	defer t.setupUnlock()
-	if err := t.load(); err != nil {
+	found, err := t.join()
+	if err == nil && !found {
+		err = t.attach()
+	}
+	if err != nil {
 		t.lockf.Close()
 		return nil, err
 	}
 	return t, nil
 }
 
-// load finds the pinned maps and link, or creates, attaches and pins them.
-// It runs under the setup lock.
-func (t *Table) load() error {
-	if err := os.MkdirAll(t.pinDir, 0o700); err != nil {
-		return fmt.Errorf("xdp: attach: make pin folder: %w", err)
-	}
-	// A link pinned by an earlier process may have outlived its interface
-	// (deleted and its index reused): then start afresh.
-	linkPath := filepath.Join(t.pinDir, "link")
-	if l, err := link.LoadPinnedLink(linkPath, nil); err == nil {
-		info, ierr := l.Info()
-		if ierr == nil && info.XDP() != nil && int(info.XDP().Ifindex) == t.ifindex {
-			t.link = l
-		} else {
-			l.Unpin()
-			l.Close()
-			t.unpinMaps()
-		}
-	}
-	spec, err := loadFilter()
+// join looks for accel's program attached to the interface and, if it is
+// there, takes a reference to its link, program and maps.
+func (t *Table) join() (bool, error) {
+	progID, err := attachedProgID(t.ifindex)
 	if err != nil {
-		return fmt.Errorf("xdp: attach: %w", err)
+		return false, fmt.Errorf("xdp: attach: %w", err)
 	}
-	for _, m := range spec.Maps {
-		m.Pinning = ebpf.PinByName
+	if progID == 0 {
+		return false, nil
 	}
-	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: t.pinDir}}
-	if err := spec.LoadAndAssign(&t.objs, opts); err != nil {
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return fmt.Errorf("xdp: attach: maps pinned in %s belong to another accel version (remove them when no accelerated process runs): %w", t.pinDir, err)
+	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(progID))
+	if err != nil {
+		return false, fmt.Errorf("xdp: attach: open attached program: %w", classify(err))
+	}
+	pinfo, err := prog.Info()
+	if err != nil || pinfo.Name != filterProgAccelFilter {
+		prog.Close()
+		name := "?"
+		if pinfo != nil {
+			name = pinfo.Name
 		}
-		return fmt.Errorf("xdp: attach: load program and maps: %w", classify(err))
+		return false, fmt.Errorf("xdp: attach: interface %d runs another XDP program (%q): %w", t.ifindex, name, unix.EBUSY)
 	}
-	if t.link != nil {
-		return nil
+	// Hold the program's link, so that it stays attached while this
+	// process runs.
+	it := new(link.Iterator)
+	defer it.Close()
+	for it.Next() {
+		info, err := it.Link.Info()
+		if err != nil || info.Type != link.XDPType || uint32(info.Program) != progID {
+			continue
+		}
+		if err := t.openMaps(pinfo); err != nil {
+			prog.Close()
+			return false, err
+		}
+		t.objs.AccelFilter = prog
+		t.link = it.Take()
+		return true, nil
+	}
+	prog.Close()
+	if err := it.Err(); err != nil {
+		return false, fmt.Errorf("xdp: attach: list BPF links: %w", classify(err))
+	}
+	return false, fmt.Errorf("xdp: attach: accel's program is attached to interface %d without a BPF link (by an older version?): %w", t.ifindex, unix.EBUSY)
+}
+
+// openMaps opens the maps of an attached program by ID.
+func (t *Table) openMaps(pinfo *ebpf.ProgramInfo) error {
+	ids, _ := pinfo.MapIDs()
+	byName := map[string]**ebpf.Map{
+		filterMapArpTargets: &t.objs.ArpTargets, filterMapFlows: &t.objs.Flows,
+		filterMapSlots: &t.objs.Slots, filterMapVerdicts: &t.objs.Verdicts, filterMapXsks: &t.objs.Xsks,
+	}
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			t.objs.filterMaps.Close()
+			return fmt.Errorf("xdp: attach: open map %d: %w", id, classify(err))
+		}
+		info, err := m.Info()
+		if p, ok := byName[info.Name]; err == nil && ok && *p == nil {
+			*p = m
+		} else {
+			m.Close()
+		}
+	}
+	for name, p := range byName {
+		if *p == nil {
+			t.objs.filterMaps.Close()
+			return fmt.Errorf("xdp: attach: the attached program has no map %q: another accel version runs on interface %d", name, t.ifindex)
+		}
+	}
+	return nil
+}
+
+// attach loads the program with fresh maps and attaches it.
+func (t *Table) attach() error {
+	if err := loadFilterObjects(&t.objs, nil); err != nil {
+		return fmt.Errorf("xdp: attach: load program and maps: %w", classify(err))
 	}
 	l, err := t.attachLink()
 	if err != nil {
 		t.objs.Close()
 		return err
-	}
-	if err := l.Pin(linkPath); err != nil {
-		l.Close()
-		t.objs.Close()
-		return fmt.Errorf("xdp: attach: pin link: %w", err)
 	}
 	t.link = l
 	return nil
@@ -185,44 +230,27 @@ func (t *Table) attachLink() (link.Link, error) {
 	return nil, fmt.Errorf("xdp: attach program to interface %d (%s mode): %w", t.ifindex, t.mode, classify(err))
 }
 
-// Close releases the process's hold on the table. The last process out
-// detaches the program and removes the pinned maps. Owners still open are
-// closed first.
+// Close releases the process's hold on the table, closing its owners
+// first. When no process holds the link any more, the kernel detaches the
+// program.
 func (t *Table) Close() error {
 	t.mu.Lock()
 	owners := t.owners
 	t.mu.Unlock()
+	errs := []error{}
 	for _, o := range owners {
 		if o != nil {
-			o.Close()
+			errs = append(errs, o.Close())
 		}
-	}
-	if t.lockf == nil {
-		return t.objs.Close()
-	}
-	var errs []error
-	if err := t.setupLock(); err != nil {
-		errs = append(errs, err)
-	} else if !t.othersHoldSlots() {
-		if err := t.link.Unpin(); err != nil {
-			errs = append(errs, fmt.Errorf("xdp: unpin link: %w", err))
-		}
-		t.unpinMaps()
-		os.Remove(t.pinDir)
 	}
 	if t.link != nil {
 		errs = append(errs, t.link.Close())
 	}
 	errs = append(errs, t.objs.Close())
-	t.setupUnlock()
-	errs = append(errs, t.lockf.Close())
-	return errors.Join(errs...)
-}
-
-func (t *Table) unpinMaps() {
-	for _, name := range []string{filterMapArpTargets, filterMapFlows, filterMapSlotCookie, filterMapVerdicts, filterMapXsks} {
-		os.Remove(filepath.Join(t.pinDir, name))
+	if t.lockf != nil {
+		errs = append(errs, t.lockf.Close())
 	}
+	return errors.Join(errs...)
 }
 
 // Program is the filter program, for tests that run it on crafted frames.
@@ -231,8 +259,9 @@ func (t *Table) Program() *ebpf.Program { return t.objs.AccelFilter }
 // Ifindex is the interface the table is attached to (0 if none).
 func (t *Table) Ifindex() int { return t.ifindex }
 
-// Shared reports whether the table is pinned and shared with other processes.
-func (t *Table) Shared() bool { return t.pinDir != "" }
+// Attached reports whether the table is attached to an interface (a table
+// from New is not).
+func (t *Table) Attached() bool { return t.link != nil }
 
 // classify maps the kernel's refusals onto vi's sentinel errors, keeping the
 // original error in the chain.

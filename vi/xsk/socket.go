@@ -64,7 +64,7 @@ func (p *Port) newSocket(shared *umem) (*VI, error) {
 	}
 	v.rx.initConsumer()
 	v.tx.initProducer()
-	sa := &unix.SockaddrXDP{Flags: unix.XDP_USE_NEED_WAKEUP, Ifindex: uint32(p.info.Ifindex), QueueID: uint32(p.cfg.Queue)}
+	sa := &unix.SockaddrXDP{Flags: unix.XDP_USE_NEED_WAKEUP, Ifindex: uint32(p.info.Ifindex), QueueID: uint32(p.queue)}
 	switch p.cfg.Bind {
 	case BindCopy:
 		sa.Flags |= unix.XDP_COPY
@@ -75,8 +75,8 @@ func (p *Port) newSocket(shared *umem) (*VI, error) {
 		sa.Flags = unix.XDP_SHARED_UMEM
 		sa.SharedUmemFD = uint32(p.first.fd)
 	}
-	if err := unix.Bind(fd, sa); err != nil {
-		return fail(fmt.Sprintf("bind to %s queue %d", p.info.Name, p.cfg.Queue), classify(err))
+	if err := p.bind(fd, sa); err != nil {
+		return fail("bind", err)
 	}
 	if shared == nil {
 		v.umem.mu.Lock()
@@ -84,6 +84,36 @@ func (p *Port) newSocket(shared *umem) (*VI, error) {
 		v.umem.mu.Unlock()
 	}
 	return v, nil
+}
+
+// bind binds the socket to the port's queue, or, for the first socket of a
+// port that takes any queue, to the first queue the kernel lets it have:
+// EBUSY means another process's UMEM holds the queue, EINVAL past queue 0
+// means there are no more queues.
+func (p *Port) bind(fd int, sa *unix.SockaddrXDP) error {
+	if p.queue != AnyQueue {
+		sa.QueueID = uint32(p.queue)
+		if err := unix.Bind(fd, sa); err != nil {
+			return fmt.Errorf("%s queue %d: %w", p.info.Name, p.queue, classify(err))
+		}
+		return nil
+	}
+	for q := 0; q < xdp.MaxSlots; q++ {
+		sa.QueueID = uint32(q)
+		err := unix.Bind(fd, sa)
+		switch {
+		case err == nil:
+			p.queue = q
+			return nil
+		case err == unix.EBUSY:
+			continue
+		case err == unix.EINVAL && q > 0:
+			return fmt.Errorf("%s: all %d queues are bound by other processes: %w", p.info.Name, q, unix.EBUSY)
+		default:
+			return fmt.Errorf("%s queue %d: %w", p.info.Name, q, classify(err))
+		}
+	}
+	return fmt.Errorf("%s: no free queue: %w", p.info.Name, unix.EBUSY)
 }
 
 // closeSocket unmaps the rings and closes the fd (and the UMEM it owns is

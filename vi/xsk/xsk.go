@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -31,10 +33,16 @@ const (
 	BindZeroCopy
 )
 
+// AnyQueue asks for the first interface queue no other process has bound.
+// The kernel allows one UMEM per queue, so processes on one interface use
+// one queue each; frames of a flow that arrive on another queue than its
+// owner's go to the kernel (the filter program checks).
+const AnyQueue = -1
+
 // Config describes a port.
 type Config struct {
 	Interface string   // interface name, in the calling thread's network namespace
-	Queue     int      // the interface queue to bind to
+	Queue     int      // the interface queue to bind to, or AnyQueue
 	Frames    int      // frames of packet memory; default 4096
 	FrameSize int      // 2048 or 4096; default 2048
 	RingSize  int      // entries of every ring, a power of two; default 2048
@@ -60,8 +68,8 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("ring size %d: want a power of two from 64 to 65536", c.RingSize)
 	case c.Frames < 2*64 || c.Frames > 1<<20:
 		return fmt.Errorf("frames %d: want 128 to 1048576", c.Frames)
-	case c.Queue < 0:
-		return fmt.Errorf("queue %d: want 0 or more", c.Queue)
+	case c.Queue < AnyQueue:
+		return fmt.Errorf("queue %d: want 0 or more, or AnyQueue", c.Queue)
 	}
 	return nil
 }
@@ -73,6 +81,8 @@ type Port struct {
 	table *xdp.Table
 	umem  *umem
 	first *VI // the socket that registered the UMEM; lives as long as the port
+	queue int // the queue the port is bound to
+	netns *os.File
 
 	mu     sync.Mutex
 	vis    map[*VI]struct{}
@@ -90,10 +100,16 @@ func Open(cfg Config) (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xsk: open: find interface %q: %w", cfg.Interface, err)
 	}
-	p := &Port{cfg: cfg, vis: map[*VI]struct{}{}}
+	p := &Port{cfg: cfg, vis: map[*VI]struct{}{}, queue: cfg.Queue}
+	// AF_XDP sockets belong to the namespace of the thread that makes
+	// them; later VIs of the port are made in this one.
+	if p.netns, err = os.Open("/proc/thread-self/ns/net"); err != nil {
+		return nil, fmt.Errorf("xsk: open: %w", err)
+	}
 	p.info = vi.Info{Name: ifc.Name, Ifindex: ifc.Index, MTU: ifc.MTU, FrameSize: cfg.FrameSize, Frames: cfg.Frames}
 	copy(p.info.HWAddr[:], ifc.HardwareAddr)
 	if p.table, err = xdp.Attach(ifc.Index, cfg.XDP); err != nil {
+		p.netns.Close()
 		return nil, fmt.Errorf("xsk: open %s: %w", cfg.Interface, err)
 	}
 	// The UMEM owner socket is made now, so that the port's memory and
@@ -101,7 +117,8 @@ func Open(cfg Config) (*Port, error) {
 	first, err := p.newSocket(nil)
 	if err != nil {
 		p.table.Close()
-		return nil, fmt.Errorf("xsk: open %s queue %d: %w", cfg.Interface, cfg.Queue, err)
+		p.netns.Close()
+		return nil, fmt.Errorf("xsk: open %s: %w", cfg.Interface, err)
 	}
 	p.umem = first.umem
 	p.first = first
@@ -110,6 +127,45 @@ func Open(cfg Config) (*Port, error) {
 
 // Info describes the port's interface.
 func (p *Port) Info() vi.Info { return p.info }
+
+// Queue is the interface queue the port's VIs are bound to.
+func (p *Port) Queue() int { return p.queue }
+
+// inNetns runs fn on a thread in the port's network namespace.
+func (p *Port) inNetns(fn func() error) error {
+	runtime.LockOSThread()
+	var here, want unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &here); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("identify network namespace: %w", err)
+	}
+	if err := unix.Fstat(int(p.netns.Fd()), &want); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("identify network namespace: %w", err)
+	}
+	if here.Ino == want.Ino {
+		runtime.UnlockOSThread()
+		return fn()
+	}
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("open own network namespace: %w", err)
+	}
+	defer self.Close()
+	if err := unix.Setns(int(p.netns.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter the port's network namespace: %w", err)
+	}
+	defer func() {
+		// A thread that cannot go back stays locked and dies with
+		// its goroutine.
+		if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	return fn()
+}
 
 // Table is the interface's filter table.
 func (p *Port) Table() *xdp.Table { return p.table }
@@ -124,14 +180,17 @@ func (p *Port) NewVI() (*VI, error) {
 	}
 	v := p.first
 	if _, taken := p.vis[v]; taken {
-		var err error
-		if v, err = p.newSocket(p.umem); err != nil {
+		err := p.inNetns(func() (err error) {
+			v, err = p.newSocket(p.umem)
+			return err
+		})
+		if err != nil {
 			return nil, fmt.Errorf("xsk: new VI on %s: %w", p.cfg.Interface, err)
 		}
 	}
 	owner, err := p.table.Claim()
 	if err == nil {
-		err = owner.SetSocket(v.fd)
+		err = owner.SetSocket(v.fd, p.queue)
 		if err != nil {
 			owner.Close()
 		}
@@ -168,6 +227,7 @@ func (p *Port) Close() error {
 	p.first.closeSocket()
 	p.umem.unmap()
 	errs = append(errs, p.table.Close())
+	p.netns.Close()
 	return errors.Join(errs...)
 }
 
