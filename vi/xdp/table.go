@@ -277,3 +277,15 @@ func classify(err error) error {
 	}
 	return err
 }
+
+// Inspect opens the table of an interface only if accel's program is
+// attached to it (ok false otherwise), without attaching anything: for
+// operator tools that read counters.
+func Inspect(ifindex int) (t *Table, ok bool, err error) {
+	t = &Table{ifindex: ifindex}
+	found, err := t.join()
+	if err != nil || !found {
+		return nil, false, err
+	}
+	return t, true, nil
+}
