@@ -36,8 +36,16 @@ vet:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
+# Fuzz targets run briefly in every test run; longer with FUZZTIME=5m.
+FUZZTIME ?= 10s
+FUZZ     := stack/wire:FuzzParse
+
 test: deps vet build
 	$(GO) test $(GOFLAGS) -count=1 -timeout 20m ./...
+	@for f in $(FUZZ); do \
+		echo "fuzz $${f#*:} for $(FUZZTIME)"; \
+		$(GO) test $(GOFLAGS) -run '^$$' -fuzz "^$${f#*:}$$" -fuzztime $(FUZZTIME) ./$${f%%:*} || exit 1; \
+	done
 
 # The VI floor against kernel sockets, several rounds in one run.
 bench: deps build

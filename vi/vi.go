@@ -13,7 +13,12 @@
 // caller's, and frame bytes are views into the VI's memory.
 package vi
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
 
 // Desc describes one frame held in a VI's packet memory.
 type Desc struct {
@@ -99,3 +104,17 @@ var (
 	// ErrPermission: the process lacks a capability it needs.
 	ErrPermission = errors.New("permission denied")
 )
+
+// Classify puts a kernel refusal under ErrPermission or ErrNotSupported,
+// keeping err in the chain, so that callers can fall back by kind.
+func Classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("%w: %w", ErrPermission, err)
+	case errors.Is(err, unix.EAFNOSUPPORT), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EPROTONOSUPPORT):
+		return fmt.Errorf("%w: %w", ErrNotSupported, err)
+	}
+	return err
+}

@@ -264,18 +264,13 @@ func (t *Table) Ifindex() int { return t.ifindex }
 func (t *Table) Attached() bool { return t.link != nil }
 
 // classify maps the kernel's refusals onto vi's sentinel errors, keeping the
-// original error in the chain.
+// original error in the chain. The ebpf library says ErrNotSupported for
+// kernel features it probed and found missing.
 func classify(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return errors.Join(vi.ErrPermission, err)
-	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL) && errors.Is(err, ebpf.ErrNotSupported),
-		errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EAFNOSUPPORT):
-		return errors.Join(vi.ErrNotSupported, err)
+	if errors.Is(err, ebpf.ErrNotSupported) && !errors.Is(err, vi.ErrNotSupported) {
+		return fmt.Errorf("%w: %w", vi.ErrNotSupported, err)
 	}
-	return err
+	return vi.Classify(err)
 }
 
 // Inspect opens the table of an interface only if accel's program is

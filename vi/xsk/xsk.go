@@ -232,12 +232,4 @@ func (p *Port) Close() error {
 }
 
 // classify maps the kernel's refusals onto vi's sentinel errors.
-func classify(err error) error {
-	switch {
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return errors.Join(vi.ErrPermission, err)
-	case errors.Is(err, unix.EAFNOSUPPORT), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EPROTONOSUPPORT):
-		return errors.Join(vi.ErrNotSupported, err)
-	}
-	return err
-}
+func classify(err error) error { return vi.Classify(err) }
