@@ -16,13 +16,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/vi"
 )
 
 // DefaultSubnet is the test subnet (RFC 2544's benchmarking range).
@@ -209,31 +210,12 @@ func cleanAccelState(ino uint64) {
 // Do runs fn on a thread that is in the host's namespace. Goroutines fn
 // starts run elsewhere; sockets and fds fn makes stay in the namespace.
 func (h *Host) Do(fn func() error) error {
-	runtime.LockOSThread()
-	self, err := os.Open("/proc/thread-self/ns/net")
+	ns, err := os.Open(h.path())
 	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open own namespace: %w", err)
-	}
-	defer self.Close()
-	target, err := os.Open(h.path())
-	if err != nil {
-		runtime.UnlockOSThread()
 		return fmt.Errorf("open namespace %s: %w", h.NS, err)
 	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter namespace %s: %w", h.NS, err)
-	}
-	defer func() {
-		// A thread that cannot go back stays locked, and the runtime
-		// discards it when this goroutine ends.
-		if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	return fn()
+	defer ns.Close()
+	return vi.InNetns(ns, fn)
 }
 
 // Command is a command to run inside the host's namespace.

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -132,40 +131,7 @@ func (p *Port) Info() vi.Info { return p.info }
 func (p *Port) Queue() int { return p.queue }
 
 // inNetns runs fn on a thread in the port's network namespace.
-func (p *Port) inNetns(fn func() error) error {
-	runtime.LockOSThread()
-	var here, want unix.Stat_t
-	if err := unix.Stat("/proc/thread-self/ns/net", &here); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("identify network namespace: %w", err)
-	}
-	if err := unix.Fstat(int(p.netns.Fd()), &want); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("identify network namespace: %w", err)
-	}
-	if here.Ino == want.Ino {
-		runtime.UnlockOSThread()
-		return fn()
-	}
-	self, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("open own network namespace: %w", err)
-	}
-	defer self.Close()
-	if err := unix.Setns(int(p.netns.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter the port's network namespace: %w", err)
-	}
-	defer func() {
-		// A thread that cannot go back stays locked and dies with
-		// its goroutine.
-		if unix.Setns(int(self.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-	}()
-	return fn()
-}
+func (p *Port) inNetns(fn func() error) error { return vi.InNetns(p.netns, fn) }
 
 // Table is the interface's filter table.
 func (p *Port) Table() *xdp.Table { return p.table }
