@@ -140,6 +140,12 @@ func (v *VI) RemoveFilter(f xdp.Filter) error { return v.owner.Remove(f) }
 func (v *VI) Recv(ds []vi.Desc) int {
 	n := v.rx.avail(uint32(len(ds)))
 	if n == 0 {
+		// A zero-copy driver that ran out of fill frames stops and sets
+		// the fill ring's need-wakeup flag: poke it (copy mode never does).
+		if v.umem.fill.needWakeup() {
+			v.stats.Kicks++
+			unix.Syscall6(unix.SYS_RECVFROM, uintptr(v.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		}
 		return 0
 	}
 	for i := range n {
