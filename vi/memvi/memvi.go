@@ -275,14 +275,6 @@ func (v *VI) enqueue(f inflight) {
 	unix.Write(v.efd, one[:])
 }
 
-// Pending reports how many frames are on their way to this VI, delivered
-// or not yet due: a simulator's "is the network idle" question.
-func (v *VI) Pending() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return len(v.wire)
-}
-
 // NextDue is when the earliest frame on its way to this VI is due, and
 // whether there is one.
 func (v *VI) NextDue() (time.Duration, bool) {

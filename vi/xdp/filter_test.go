@@ -180,6 +180,12 @@ func TestFilterNonIPv4(t *testing.T) {
 	if got := run(t, tb, arp(other)); got != PassARP {
 		t.Errorf("ARP for another address: %v, want %v", got, PassARP)
 	}
+	if err := o.RemoveARP(local); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(t, tb, arp(local)); got != PassARP {
+		t.Errorf("ARP after its filter was removed: %v, want %v", got, PassARP)
+	}
 	v6 := frame(udp(7000))
 	wire.Ethernet(v6).SetType(wire.EtherTypeIPv6)
 	if got := run(t, tb, v6); got != PassNotIPv4 {
