@@ -67,3 +67,27 @@ func BuildUDPFrame(b []byte, f *UDPFrame, n int) int {
 	UDP(b[EthernetLen+IPv4Len:]).Build(f.SrcPort, f.DstPort, ip.Src, ip.Dst, n)
 	return UDPHeadersLen + n
 }
+
+// ParseUDPFrame checks an Ethernet frame down to its UDP datagram: an IPv4
+// header (options allowed) and a UDP header with a valid checksum.
+func ParseUDPFrame(frame []byte) (IPv4, UDP, error) {
+	e, err := ParseEthernet(frame)
+	if err != nil {
+		return nil, nil, err
+	}
+	if e.Type() != EtherTypeIPv4 {
+		return nil, nil, ErrVersion
+	}
+	ip, err := ParseIPv4(e.Payload())
+	if err != nil {
+		return nil, nil, err
+	}
+	if ip.Protocol() != ProtoUDP || ip.IsFragment() {
+		return nil, nil, ErrVersion
+	}
+	u, err := ParseUDP(ip.Payload(), ip.Src(), ip.Dst())
+	if err != nil {
+		return nil, nil, err
+	}
+	return ip, u, nil
+}

@@ -295,15 +295,7 @@ func (e *viEnd) recv(buf []byte, deadline time.Time) (int, error) {
 // udpPayload checks a received frame as the stack will and copies its
 // payload out.
 func udpPayload(frame, buf []byte) (int, error) {
-	eth, err := wire.ParseEthernet(frame)
-	if err != nil {
-		return 0, err
-	}
-	ip, err := wire.ParseIPv4(eth.Payload())
-	if err != nil {
-		return 0, err
-	}
-	u, err := wire.ParseUDP(ip.Payload(), ip.Src(), ip.Dst())
+	_, u, err := wire.ParseUDPFrame(frame)
 	if err != nil {
 		return 0, err
 	}

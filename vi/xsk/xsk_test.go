@@ -99,15 +99,7 @@ func recvUDP(d vi.Device, n int, within time.Duration) map[uint16][]string {
 }
 
 func parseUDP(b []byte) (uint16, []byte, bool) {
-	e, err := wire.ParseEthernet(b)
-	if err != nil || e.Type() != wire.EtherTypeIPv4 {
-		return 0, nil, false
-	}
-	ip, err := wire.ParseIPv4(e.Payload())
-	if err != nil || ip.Protocol() != wire.ProtoUDP {
-		return 0, nil, false
-	}
-	u, err := wire.ParseUDP(ip.Payload(), ip.Src(), ip.Dst())
+	_, u, err := wire.ParseUDPFrame(b)
 	if err != nil {
 		return 0, nil, false
 	}
