@@ -16,6 +16,7 @@ package vi
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"golang.org/x/sys/unix"
 )
@@ -117,4 +118,21 @@ func Classify(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotSupported, err)
 	}
 	return err
+}
+
+// Flow names the frames a stack wants steered to its VI: a protocol and a
+// local address and port (the unspecified address: any of ours), and for
+// one connection the remote address and port too.
+type Flow struct {
+	Proto  uint8 // IPPROTO_UDP or IPPROTO_TCP
+	Local  netip.AddrPort
+	Remote netip.AddrPort
+}
+
+// Steering is what a device whose traffic is filtered (an AF_XDP VI)
+// offers: frames of a steered flow come to the VI, the rest go to the
+// kernel. Devices that receive everything (memvi) do not implement it.
+type Steering interface {
+	Steer(Flow) error
+	Unsteer(Flow) error
 }

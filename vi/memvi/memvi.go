@@ -309,3 +309,10 @@ func (v *VI) Close() error {
 	v.closed = true
 	return unix.Close(v.efd)
 }
+
+// SetFaults changes the impairments of what this VI sends from now on.
+func (v *VI) SetFaults(f Faults) {
+	v.mu.Lock()
+	v.fault = f
+	v.mu.Unlock()
+}

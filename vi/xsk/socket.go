@@ -273,3 +273,15 @@ func (v *VI) Close() error {
 	}
 	return nil
 }
+
+var _ vi.Steering = (*VI)(nil)
+
+// Steer steers a flow to this VI (vi.Steering).
+func (v *VI) Steer(f vi.Flow) error {
+	return v.owner.Add(xdp.Filter{Proto: xdp.Proto(f.Proto), Local: f.Local, Remote: f.Remote})
+}
+
+// Unsteer gives a flow back to the kernel (vi.Steering).
+func (v *VI) Unsteer(f vi.Flow) error {
+	return v.owner.Remove(xdp.Filter{Proto: xdp.Proto(f.Proto), Local: f.Local, Remote: f.Remote})
+}

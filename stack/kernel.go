@@ -1,0 +1,344 @@
+package stack
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/stack/wire"
+	"github.com/accelnet/accel/vi"
+)
+
+// kernel is what a stack in Kernel mode keeps of the kernel: a mirror of
+// its routes and of its neighbour table for the interface (over netlink:
+// a dump, then change notifications), the twin kernel socket of every UDP
+// socket, and one epoll fd over the device, the netlink socket and the
+// twins, which a sleeping thread waits on.
+//
+// The kernel stays the one ARP speaker for the address it shares with the
+// stack: an unresolved next hop is handed to it with an NTF_USE request,
+// and the stack learns the answer from the notification.
+type kernel struct {
+	s       *Stack
+	netns   *os.File
+	nl      int
+	epfd    int
+	neigh   map[[4]byte]neighbour
+	asked   map[[4]byte]time.Duration
+	twins   map[int]*UDPSocket
+	pmtu    map[[4]byte]int // path MTU learnt from ICMP (RFC 1191)
+	checked time.Duration
+	buf     []byte
+	evs     [32]unix.EpollEvent
+	seq     uint32
+}
+
+type neighbour struct {
+	mac   wire.MAC
+	state uint16 // NUD_*
+}
+
+// valid is the kernel's NUD_VALID: an address that may be sent to.
+func (n neighbour) valid() bool {
+	return n.state&(unix.NUD_PERMANENT|unix.NUD_NOARP|unix.NUD_REACHABLE|unix.NUD_PROBE|unix.NUD_STALE|unix.NUD_DELAY) != 0
+}
+
+// kernelCheckEvery is how often Poll looks at the kernel's side (twins,
+// netlink): a system call, so not on every poll of a spinning thread.
+const kernelCheckEvery = 50 * time.Microsecond
+
+func newKernel(s *Stack) (_ *kernel, err error) {
+	k := &kernel{s: s, nl: -1, epfd: -1, neigh: map[[4]byte]neighbour{}, asked: map[[4]byte]time.Duration{},
+		twins: map[int]*UDPSocket{}, pmtu: map[[4]byte]int{}, buf: make([]byte, 1<<16)}
+	defer func() {
+		if err != nil {
+			k.close()
+		}
+	}()
+	if k.netns, err = os.Open("/proc/thread-self/ns/net"); err != nil {
+		return nil, fmt.Errorf("kernel mode: %w", err)
+	}
+	if k.nl, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE); err != nil {
+		return nil, fmt.Errorf("kernel mode: netlink socket: %w", err)
+	}
+	groups := uint32(1<<(unix.RTNLGRP_NEIGH-1) | 1<<(unix.RTNLGRP_IPV4_ROUTE-1))
+	if err = unix.Bind(k.nl, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
+		return nil, fmt.Errorf("kernel mode: subscribe to route and neighbour changes: %w", err)
+	}
+	if k.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("kernel mode: epoll: %w", err)
+	}
+	for _, fd := range []int{s.dev.FD(), k.nl} {
+		if fd < 0 {
+			continue
+		}
+		if err = unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+			return nil, fmt.Errorf("kernel mode: watch fd %d: %w", fd, err)
+		}
+	}
+	// Dump after subscribing, so no change falls between the two.
+	if err = k.loadRoutes(); err != nil {
+		return nil, err
+	}
+	if err = k.loadNeighbours(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *kernel) close() error {
+	for fd := range k.twins {
+		unix.Close(fd)
+	}
+	for _, fd := range []int{k.nl, k.epfd} {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}
+	if k.netns != nil {
+		k.netns.Close()
+	}
+	return nil
+}
+
+// loadRoutes reads the main routing table (RTM_GETROUTE dump). It runs
+// in the stack's namespace, from whatever thread calls.
+func (k *kernel) loadRoutes() error {
+	var routes []route
+	err := vi.InNetns(k.netns, func() error {
+		msgs, err := dump(unix.RTM_GETROUTE)
+		if err != nil {
+			return fmt.Errorf("kernel mode: read routes: %w", err)
+		}
+		for _, m := range msgs {
+			if r, ok := parseRoute(m); ok {
+				routes = append(routes, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Longest prefix first; among equals the kernel's order (metric) holds.
+	slices.SortStableFunc(routes, func(a, b route) int { return b.dst.Bits() - a.dst.Bits() })
+	t := &k.s.routes
+	t.routes, t.ifindex, t.ifmtu = routes, k.s.info.Ifindex, k.s.info.MTU
+	return nil
+}
+
+func (k *kernel) loadNeighbours() error {
+	return vi.InNetns(k.netns, func() error {
+		msgs, err := dump(unix.RTM_GETNEIGH)
+		if err != nil {
+			return fmt.Errorf("kernel mode: read neighbours: %w", err)
+		}
+		for _, m := range msgs {
+			k.neighbourMsg(m)
+		}
+		return nil
+	})
+}
+
+func dump(typ int) ([]syscall.NetlinkMessage, error) {
+	rib, err := syscall.NetlinkRIB(typ, unix.AF_INET)
+	if err != nil {
+		return nil, err
+	}
+	return syscall.ParseNetlinkMessage(rib)
+}
+
+// parseRoute reads an RTM_NEWROUTE of the main table: a unicast route,
+// its gateway, interface and MTU metric.
+func parseRoute(m syscall.NetlinkMessage) (route, bool) {
+	if m.Header.Type != unix.RTM_NEWROUTE || len(m.Data) < unix.SizeofRtMsg {
+		return route{}, false
+	}
+	rtm := (*unix.RtMsg)(unsafe.Pointer(&m.Data[0]))
+	if rtm.Family != unix.AF_INET || rtm.Type != unix.RTN_UNICAST {
+		return route{}, false
+	}
+	attrs, err := syscall.ParseNetlinkRouteAttr(&m)
+	if err != nil {
+		return route{}, false
+	}
+	table := uint32(rtm.Table)
+	r := route{dst: netip.PrefixFrom(netip.IPv4Unspecified(), int(rtm.Dst_len))}
+	for _, a := range attrs {
+		switch a.Attr.Type {
+		case unix.RTA_DST:
+			if len(a.Value) == 4 {
+				r.dst = netip.PrefixFrom(netip.AddrFrom4([4]byte(a.Value)), int(rtm.Dst_len))
+			}
+		case unix.RTA_GATEWAY:
+			if len(a.Value) == 4 {
+				r.gateway = [4]byte(a.Value)
+			}
+		case unix.RTA_OIF:
+			r.ifindex = int(binary.NativeEndian.Uint32(a.Value))
+		case unix.RTA_TABLE:
+			table = binary.NativeEndian.Uint32(a.Value)
+		case unix.RTA_METRICS:
+			r.mtu = int(nestedU32(a.Value, unix.RTAX_MTU))
+		}
+	}
+	return r, table == unix.RT_TABLE_MAIN
+}
+
+// nestedU32 finds a u32 attribute in a nested attribute list.
+func nestedU32(b []byte, typ uint16) uint32 {
+	for len(b) >= unix.SizeofRtAttr {
+		l := int(binary.NativeEndian.Uint16(b[0:2]))
+		t := binary.NativeEndian.Uint16(b[2:4]) & 0x3fff
+		if l < unix.SizeofRtAttr || l > len(b) {
+			return 0
+		}
+		if t == typ && l >= unix.SizeofRtAttr+4 {
+			return binary.NativeEndian.Uint32(b[unix.SizeofRtAttr:])
+		}
+		b = b[(l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1):]
+	}
+	return 0
+}
+
+// neighbourMsg applies an RTM_NEWNEIGH or RTM_DELNEIGH of the interface.
+func (k *kernel) neighbourMsg(m syscall.NetlinkMessage) {
+	if (m.Header.Type != unix.RTM_NEWNEIGH && m.Header.Type != unix.RTM_DELNEIGH) || len(m.Data) < unix.SizeofNdMsg {
+		return
+	}
+	ndm := (*unix.NdMsg)(unsafe.Pointer(&m.Data[0]))
+	if ndm.Family != unix.AF_INET || int(ndm.Ifindex) != k.s.info.Ifindex {
+		return
+	}
+	var ip [4]byte
+	var mac wire.MAC
+	hasDst, hasMAC := false, false
+	for b := m.Data[unix.SizeofNdMsg:]; len(b) >= unix.SizeofRtAttr; {
+		l := int(binary.NativeEndian.Uint16(b[0:2]))
+		t := binary.NativeEndian.Uint16(b[2:4])
+		if l < unix.SizeofRtAttr || l > len(b) {
+			break
+		}
+		v := b[unix.SizeofRtAttr:l]
+		switch {
+		case t == unix.NDA_DST && len(v) == 4:
+			ip, hasDst = [4]byte(v), true
+		case t == unix.NDA_LLADDR && len(v) == 6:
+			mac, hasMAC = wire.MAC(v), true
+		}
+		b = b[(l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1):]
+	}
+	if !hasDst {
+		return
+	}
+	if m.Header.Type == unix.RTM_DELNEIGH {
+		delete(k.neigh, ip)
+		return
+	}
+	n := neighbour{mac: mac, state: ndm.State}
+	if !hasMAC {
+		n.state &^= unix.NUD_REACHABLE | unix.NUD_STALE | unix.NUD_DELAY | unix.NUD_PROBE | unix.NUD_PERMANENT
+	}
+	k.neigh[ip] = n
+	switch {
+	case n.valid():
+		delete(k.asked, ip)
+		k.s.hopResolved(ip, mac)
+	case n.state&unix.NUD_FAILED != 0:
+		k.s.failHop(ip, unix.EHOSTUNREACH)
+	}
+}
+
+// lookup is the resolver's: the kernel's entry if it is valid; otherwise
+// ask the kernel to resolve (at most once a second per address).
+func (k *kernel) lookup(ip [4]byte, now time.Duration) (wire.MAC, resolution) {
+	n, ok := k.neigh[ip]
+	if ok && n.valid() {
+		// Our traffic does not confirm the kernel's entry; when it went
+		// stale, have the kernel probe it again.
+		if n.state&unix.NUD_STALE != 0 {
+			k.ask(ip, now, 5*time.Second)
+		}
+		return n.mac, resolved
+	}
+	k.ask(ip, now, time.Second)
+	return wire.MAC{}, resolving
+}
+
+// ask sends the kernel an NTF_USE request for ip, unless one went out
+// within every.
+func (k *kernel) ask(ip [4]byte, now, every time.Duration) {
+	if t, ok := k.asked[ip]; ok && now-t < every {
+		return
+	}
+	k.asked[ip] = now
+	k.seq++
+	const attrLen = unix.SizeofRtAttr + 4
+	msg := make([]byte, unix.SizeofNlMsghdr+unix.SizeofNdMsg+attrLen)
+	h := (*unix.NlMsghdr)(unsafe.Pointer(&msg[0]))
+	*h = unix.NlMsghdr{Len: uint32(len(msg)), Type: unix.RTM_NEWNEIGH, Flags: unix.NLM_F_REQUEST | unix.NLM_F_CREATE, Seq: k.seq}
+	ndm := (*unix.NdMsg)(unsafe.Pointer(&msg[unix.SizeofNlMsghdr]))
+	*ndm = unix.NdMsg{Family: unix.AF_INET, Ifindex: int32(k.s.info.Ifindex), State: unix.NUD_NONE, Flags: unix.NTF_USE}
+	a := msg[unix.SizeofNlMsghdr+unix.SizeofNdMsg:]
+	binary.NativeEndian.PutUint16(a[0:2], attrLen)
+	binary.NativeEndian.PutUint16(a[2:4], unix.NDA_DST)
+	copy(a[4:], ip[:])
+	unix.Sendto(k.nl, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK})
+}
+
+func (k *kernel) input(b []byte, now time.Duration) { k.s.drop(DropARPNotOwned) }
+
+// poll looks at the kernel's side at most every kernelCheckEvery.
+func (k *kernel) poll(now time.Duration) time.Duration {
+	if now-k.checked < kernelCheckEvery {
+		return 0
+	}
+	k.checked = now
+	n, err := unix.EpollWait(k.epfd, k.evs[:], 0)
+	if err != nil {
+		return 0
+	}
+	for _, ev := range k.evs[:n] {
+		fd := int(ev.Fd)
+		switch {
+		case fd == k.nl:
+			k.readNetlink()
+		case k.twins[fd] != nil:
+			k.drainTwin(k.twins[fd])
+		}
+	}
+	return 0
+}
+
+// readNetlink applies every queued notification.
+func (k *kernel) readNetlink() {
+	routesChanged := false
+	for {
+		n, _, err := unix.Recvfrom(k.nl, k.buf, unix.MSG_DONTWAIT)
+		if err != nil || n <= 0 {
+			break
+		}
+		msgs, err := syscall.ParseNetlinkMessage(k.buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, m := range msgs {
+			switch m.Header.Type {
+			case unix.RTM_NEWROUTE, unix.RTM_DELROUTE:
+				routesChanged = true
+			case unix.RTM_NEWNEIGH, unix.RTM_DELNEIGH:
+				k.neighbourMsg(m)
+			}
+		}
+	}
+	if routesChanged {
+		k.loadRoutes()
+	}
+}

@@ -1,0 +1,219 @@
+// Package stack is one instance of accel's user-space network stack: one VI
+// (vi.Device), the sockets on it, their timers and one lock. It carries
+// IPv4 and UDP between its sockets and any IPv4 peer; protocol rules live in
+// the pure packages (udp, arp), and the stack does their I/O.
+//
+// Every call takes the lock, polls the VI, does its work and releases the
+// lock; Poll(now) does the polling alone and says when the stack next needs
+// to run (a retransmission, a resolution timeout). The stack reads time
+// only through Config.Now, so tests run it on a virtual clock.
+//
+// Input pipeline (input.go), each drop counted by reason:
+//
+//	Ethernet: our address, broadcast or multicast → ARP or IPv4
+//	IPv4 (RFC 1122 §3.2.1): version, header length, total length, checksum,
+//	  TTL, not a fragment, addressed to us → UDP
+//	UDP (RFC 768): length, checksum → the socket by port and peer → its queue
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/arp"
+	"github.com/accelnet/accel/stack/wire"
+	"github.com/accelnet/accel/vi"
+)
+
+// Config of a stack.
+type Config struct {
+	Device vi.Device
+	// Addr is the stack's IPv4 address on the device, with the prefix of
+	// its subnet.
+	Addr netip.Prefix
+	// Gateway is the default route's next hop, when the stack keeps its
+	// own routes (no Kernel).
+	Gateway netip.Addr
+	// Kernel mirrors the kernel's routes and neighbours of the device's
+	// interface over netlink, and gives every socket a kernel twin. The
+	// stack must then be made on a thread in the interface's namespace.
+	// Without it the stack owns Addr alone: it answers ARP itself.
+	Kernel bool
+	// Now is the clock; default monotonic.
+	Now func() time.Duration
+	// RcvBuf is the default SO_RCVBUF of a socket; default 212992 (Linux).
+	RcvBuf int
+	// TTL of datagrams sent; default 64.
+	TTL uint8
+	// Pending is how many datagrams may wait for one next hop's
+	// resolution; default 8. ResolveTimeout fails them; default 3s.
+	Pending        int
+	ResolveTimeout time.Duration
+	// ARP configures resolution when the stack owns its address.
+	ARP arp.Config
+}
+
+func (c *Config) defaults() error {
+	if c.Device == nil {
+		return errors.New("no device")
+	}
+	if !c.Addr.IsValid() || !c.Addr.Addr().Is4() {
+		return fmt.Errorf("address %v: want an IPv4 prefix", c.Addr)
+	}
+	if c.Now == nil {
+		start := time.Now()
+		c.Now = func() time.Duration { return time.Since(start) }
+	}
+	if c.RcvBuf == 0 {
+		c.RcvBuf = 212992
+	}
+	if c.TTL == 0 {
+		c.TTL = 64
+	}
+	if c.Pending == 0 {
+		c.Pending = 8
+	}
+	if c.ResolveTimeout == 0 {
+		c.ResolveTimeout = 3 * time.Second
+	}
+	return nil
+}
+
+// Stack is one stack instance.
+type Stack struct {
+	mu    sync.Mutex
+	cfg   Config
+	dev   vi.Device
+	info  vi.Info
+	mac   wire.MAC
+	addr  [4]byte
+	net   netip.Prefix
+	bcast [4]byte
+
+	rx    [32]vi.Desc
+	one   [1]vi.Desc
+	ipID  uint16
+	stats Stats
+
+	ports   map[uint16]*portSockets
+	steered map[vi.Flow]int
+	res     resolver
+	pending map[[4]byte]*pendingHop
+	routes  routeTable
+	kern    *kernel // Kernel mode only
+	closed  bool
+}
+
+// New makes a stack on a device.
+func New(cfg Config) (*Stack, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, fmt.Errorf("stack: %w", err)
+	}
+	s := &Stack{
+		cfg: cfg, dev: cfg.Device, info: cfg.Device.Info(),
+		addr: cfg.Addr.Addr().As4(), net: cfg.Addr.Masked(),
+		ports:   map[uint16]*portSockets{},
+		steered: map[vi.Flow]int{},
+		pending: map[[4]byte]*pendingHop{},
+	}
+	s.mac = s.info.HWAddr
+	s.bcast = broadcastOf(cfg.Addr)
+	if cfg.Kernel {
+		k, err := newKernel(s)
+		if err != nil {
+			return nil, fmt.Errorf("stack: %w", err)
+		}
+		s.kern, s.res = k, k
+	} else {
+		s.routes.setStatic(cfg.Addr, cfg.Gateway, s.info.Ifindex, s.info.MTU)
+		s.res = &ownResolver{s: s, cache: arp.New(s.addr, s.mac, cfg.ARP)}
+	}
+	return s, nil
+}
+
+func broadcastOf(p netip.Prefix) [4]byte {
+	a := p.Masked().Addr().As4()
+	bits := p.Bits()
+	for i := range 4 {
+		for b := 0; b < 8; b++ {
+			if i*8+b >= bits {
+				a[i] |= 0x80 >> b
+			}
+		}
+	}
+	return a
+}
+
+// Addr is the stack's address.
+func (s *Stack) Addr() netip.Addr { return netip.AddrFrom4(s.addr) }
+
+// Poll processes what the device received and what time asks for, and
+// returns when the stack next needs to run (0: only when something arrives).
+func (s *Stack) Poll() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.poll(s.cfg.Now())
+}
+
+// poll is Poll with the lock held.
+func (s *Stack) poll(now time.Duration) time.Duration {
+	if s.closed {
+		return 0
+	}
+	for {
+		n := s.dev.Recv(s.rx[:])
+		for i := range n {
+			s.input(s.rx[i], now)
+		}
+		s.dev.Free(s.rx[:n])
+		if n < len(s.rx) {
+			break
+		}
+	}
+	next := s.res.poll(now)
+	return earliest(next, s.expirePending(now))
+}
+
+func earliest(a, b time.Duration) time.Duration {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// WaitFD is a file descriptor that polls readable when the stack may have
+// work: for a thread that sleeps instead of spinning.
+func (s *Stack) WaitFD() int {
+	if s.kern != nil {
+		return s.kern.epfd
+	}
+	return s.dev.FD()
+}
+
+// Close closes every socket and the stack's kernel resources; the device
+// stays the caller's.
+func (s *Stack) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	for _, ps := range s.ports {
+		for _, u := range ps.socks {
+			u.closeLocked()
+		}
+	}
+	for ip := range s.pending {
+		s.failHop(ip, unix.EHOSTUNREACH)
+	}
+	s.closed = true
+	if s.kern != nil {
+		return s.kern.close()
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package stack
+
+import (
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/vi"
+)
+
+// Every UDP socket of a Kernel-mode stack has a twin: a kernel UDP socket
+// bound to the same address and port. It reserves the port against the
+// kernel and picks ephemeral ports; it receives what never reaches the VI
+// (loopback, other interfaces, fragments the kernel reassembled); it sends
+// what the VI should not (other routes, datagrams over the path MTU, which
+// the kernel fragments); and, with IP_RECVERR, it hears the ICMP errors
+// about the flow, since the filter leaves ICMP to the kernel.
+
+func (k *kernel) newTwin() (int, error) {
+	var fd int
+	err := vi.InNetns(k.netns, func() (err error) {
+		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return -1, err
+	}
+	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_RECVERR, 1)
+	if err := unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLERR, Fd: int32(fd)}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// bindTwin binds the twin as the socket asks and returns the port the
+// kernel gave it.
+func (k *kernel) bindTwin(u *UDPSocket, ap netip.AddrPort) (uint16, error) {
+	if u.reuseAddr {
+		unix.SetsockoptInt(u.twin, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	}
+	if u.reusePort {
+		unix.SetsockoptInt(u.twin, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	}
+	if err := unix.Bind(u.twin, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
+		return 0, err
+	}
+	sa, err := unix.Getsockname(u.twin)
+	if err != nil {
+		return 0, err
+	}
+	k.twins[u.twin] = u
+	return uint16(sa.(*unix.SockaddrInet4).Port), nil
+}
+
+// connectTwin connects the twin to ap, or disconnects it for the zero ap.
+func (k *kernel) connectTwin(u *UDPSocket, ap netip.AddrPort) error {
+	if !ap.IsValid() {
+		var sa [16]byte // struct sockaddr with family AF_UNSPEC
+		_, _, e := unix.Syscall(unix.SYS_CONNECT, uintptr(u.twin), uintptr(unsafe.Pointer(&sa[0])), uintptr(len(sa)))
+		if e != 0 {
+			return e
+		}
+		return nil
+	}
+	if err := unix.Connect(u.twin, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
+		return err
+	}
+	if !u.local.IsValid() {
+		// The kernel bound the twin: take its port.
+		if sa, err := unix.Getsockname(u.twin); err == nil {
+			k.twins[u.twin] = u
+			u.local = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(sa.(*unix.SockaddrInet4).Port))
+		}
+	}
+	return nil
+}
+
+// sendTwin sends through the kernel.
+func (k *kernel) sendTwin(u *UDPSocket, b []byte, to netip.AddrPort) (int, error) {
+	err := unix.Sendto(u.twin, b, unix.MSG_DONTWAIT, &unix.SockaddrInet4{Addr: to.Addr().As4(), Port: int(to.Port())})
+	if err != nil {
+		return 0, err
+	}
+	k.s.stats.TxKernel++
+	return len(b), nil
+}
+
+// drainTwin moves what the twin received into the socket's queue, in the
+// order it arrived, and takes its errors.
+func (k *kernel) drainTwin(u *UDPSocket) {
+	for range 64 {
+		n, from, err := unix.Recvfrom(u.twin, k.buf, unix.MSG_DONTWAIT)
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			// A pending error (sk_err), reported once by recv. The error
+			// queue below tells what it was about.
+			continue
+		}
+		if sa, ok := from.(*unix.SockaddrInet4); ok {
+			if !u.q.Push(k.buf[:n], netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))) {
+				k.s.drop(DropUDPRcvBuf)
+			} else {
+				k.s.stats.RxUDP++
+			}
+		}
+	}
+	k.readErrors(u)
+}
+
+// readErrors takes the twin's ICMP errors (IP_RECVERR): a refused or
+// unreachable peer becomes the socket's pending error when it is
+// connected, as Linux reports it; "fragmentation needed" lowers the path
+// MTU to the destination (RFC 1191), above which datagrams go through the
+// kernel, which fragments them.
+func (k *kernel) readErrors(u *UDPSocket) {
+	var oob [256]byte
+	for range 16 {
+		n, oobn, _, from, err := unix.Recvmsg(u.twin, nil, oob[:], unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		_ = n
+		if err != nil {
+			break
+		}
+		cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			continue
+		}
+		for _, c := range cmsgs {
+			if c.Header.Level != unix.IPPROTO_IP || c.Header.Type != unix.IP_RECVERR || len(c.Data) < int(unsafe.Sizeof(unix.SockExtendedErr{})) {
+				continue
+			}
+			ee := (*unix.SockExtendedErr)(unsafe.Pointer(&c.Data[0]))
+			if ee.Origin != unix.SO_EE_ORIGIN_ICMP {
+				continue
+			}
+			errno := unix.Errno(ee.Errno)
+			if errno == unix.EMSGSIZE {
+				if sa, ok := from.(*unix.SockaddrInet4); ok && ee.Info >= 68 {
+					k.pmtu[sa.Addr] = int(ee.Info)
+				}
+				continue
+			}
+			if u.connected() {
+				u.err = errno
+			}
+		}
+	}
+	// Clear the twin's sk_err, which the error queue has explained.
+	unix.GetsockoptInt(u.twin, unix.SOL_SOCKET, unix.SO_ERROR)
+}
+
+// pathMTU is the MTU toward dst: the route's, lowered by what ICMP said.
+func (k *kernel) pathMTU(dst [4]byte, mtu int) int {
+	if p, ok := k.pmtu[dst]; ok && p < mtu {
+		return p
+	}
+	return mtu
+}
+
+func (k *kernel) closeTwin(u *UDPSocket) {
+	delete(k.twins, u.twin)
+	unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, u.twin, nil)
+	unix.Close(u.twin)
+	u.twin = -1
+}

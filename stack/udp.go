@@ -1,0 +1,457 @@
+package stack
+
+import (
+	"math/rand/v2"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/udp"
+	"github.com/accelnet/accel/vi"
+)
+
+// UDPSocket is a UDP socket on a stack. Its calls never block: where Linux
+// would wait they return EAGAIN, and the caller waits on Stack.WaitFD or
+// spins. Errors are unix.Errno values, as the socket API reports them.
+type UDPSocket struct {
+	s      *Stack
+	local  netip.AddrPort // valid once bound
+	remote netip.AddrPort // valid once connected
+	q      *udp.Queue
+	err    unix.Errno // pending asynchronous error (SO_ERROR)
+	twin   int        // the kernel twin, or -1
+	closed bool
+
+	reuseAddr, reusePort, broadcast bool
+	ttl, tos, mcastTTL              uint8
+}
+
+// portSockets are the sockets bound to one port.
+type portSockets struct{ socks []*UDPSocket }
+
+// NewUDP makes an unbound UDP socket.
+func (s *Stack) NewUDP() (*UDPSocket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := &UDPSocket{s: s, q: udp.NewQueue(s.cfg.RcvBuf), twin: -1, ttl: s.cfg.TTL, mcastTTL: 1}
+	if s.kern != nil {
+		fd, err := s.kern.newTwin()
+		if err != nil {
+			return nil, err
+		}
+		u.twin = fd
+	}
+	return u, nil
+}
+
+func (u *UDPSocket) connected() bool { return u.remote.IsValid() }
+
+// LocalAddr is the bound address (zero before bind).
+func (u *UDPSocket) LocalAddr() netip.AddrPort { return u.local }
+
+// RemoteAddr is the connected peer (zero when not connected).
+func (u *UDPSocket) RemoteAddr() netip.AddrPort { return u.remote }
+
+// SetReuseAddr and SetReusePort allow several sockets on one port, as
+// SO_REUSEADDR and SO_REUSEPORT do for UDP. Set them before Bind.
+func (u *UDPSocket) SetReuseAddr(on bool) { u.s.mu.Lock(); u.reuseAddr = on; u.s.mu.Unlock() }
+func (u *UDPSocket) SetReusePort(on bool) { u.s.mu.Lock(); u.reusePort = on; u.s.mu.Unlock() }
+
+// SetBroadcast is SO_BROADCAST: without it, sending to a broadcast address
+// fails with EACCES.
+func (u *UDPSocket) SetBroadcast(on bool) { u.s.mu.Lock(); u.broadcast = on; u.s.mu.Unlock() }
+
+// SetTTL, SetTOS and SetMulticastTTL are IP_TTL, IP_TOS, IP_MULTICAST_TTL.
+func (u *UDPSocket) SetTTL(v uint8)          { u.s.mu.Lock(); u.ttl = v; u.s.mu.Unlock() }
+func (u *UDPSocket) SetTOS(v uint8)          { u.s.mu.Lock(); u.tos = v; u.s.mu.Unlock() }
+func (u *UDPSocket) SetMulticastTTL(v uint8) { u.s.mu.Lock(); u.mcastTTL = v; u.s.mu.Unlock() }
+
+// SetRcvBuf is SO_RCVBUF: Linux doubles the value asked for to leave room
+// for its bookkeeping, and RcvBuf reports the doubled value.
+func (u *UDPSocket) SetRcvBuf(n int) {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	u.q.SetLimit(max(2*n, 2304))
+}
+
+// RcvBuf is SO_RCVBUF as getsockopt reports it.
+func (u *UDPSocket) RcvBuf() int { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.q.Limit() }
+
+// Bind gives the socket its local address. Port 0 takes an ephemeral port
+// (from the kernel twin, so the kernel never hands it out again).
+func (u *UDPSocket) Bind(ap netip.AddrPort) error {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return u.bind(ap)
+}
+
+func (u *UDPSocket) bind(ap netip.AddrPort) error {
+	s := u.s
+	switch {
+	case u.closed:
+		return unix.EBADF
+	case u.local.IsValid():
+		return unix.EINVAL
+	case !ap.Addr().Is4():
+		return unix.EAFNOSUPPORT
+	}
+	a := ap.Addr().As4()
+	if !ap.Addr().IsUnspecified() && a != s.addr && !ap.Addr().IsMulticast() && a != s.bcast && a != [4]byte{255, 255, 255, 255} {
+		return unix.EADDRNOTAVAIL
+	}
+	port := ap.Port()
+	if u.twin >= 0 {
+		p, err := s.kern.bindTwin(u, ap)
+		if err != nil {
+			return err
+		}
+		port = p
+	} else if port == 0 {
+		if port = s.ephemeral(); port == 0 {
+			return unix.EADDRINUSE
+		}
+	} else if !s.portFree(u, ap.Addr(), port) {
+		return unix.EADDRINUSE
+	}
+	u.local = netip.AddrPortFrom(ap.Addr(), port)
+	ps := s.ports[port]
+	if ps == nil {
+		ps = &portSockets{}
+		s.ports[port] = ps
+	}
+	ps.socks = append(ps.socks, u)
+	if err := s.steer(u, true); err != nil {
+		u.unbind()
+		return err
+	}
+	return nil
+}
+
+// portFree applies Linux's rule for UDP: a port is shared only by sockets
+// that all set SO_REUSEADDR (or all SO_REUSEPORT), unless their addresses
+// differ and neither is the wildcard.
+func (s *Stack) portFree(u *UDPSocket, addr netip.Addr, port uint16) bool {
+	ps := s.ports[port]
+	if ps == nil {
+		return true
+	}
+	for _, o := range ps.socks {
+		overlap := addr.IsUnspecified() || o.local.Addr().IsUnspecified() || addr == o.local.Addr()
+		shared := (u.reuseAddr && o.reuseAddr) || (u.reusePort && o.reusePort)
+		if overlap && !shared {
+			return false
+		}
+	}
+	return true
+}
+
+// ephemeral picks a free port from Linux's default ip_local_port_range
+// for a stack without a kernel twin.
+func (s *Stack) ephemeral() uint16 {
+	const lo, n = 32768, 60999 - 32768 + 1
+	start := rand.IntN(n)
+	for i := range n {
+		p := uint16(lo + (start+i)%n)
+		if s.ports[p] == nil {
+			return p
+		}
+	}
+	return 0
+}
+
+func (u *UDPSocket) unbind() {
+	s := u.s
+	ps := s.ports[u.local.Port()]
+	if ps != nil {
+		for i, o := range ps.socks {
+			if o == u {
+				ps.socks = append(ps.socks[:i], ps.socks[i+1:]...)
+				break
+			}
+		}
+		if len(ps.socks) == 0 {
+			delete(s.ports, u.local.Port())
+		}
+	}
+	u.local = netip.AddrPort{}
+}
+
+// Connect sets the peer; the zero AddrPort disconnects (AF_UNSPEC). An
+// unbound socket is bound to an ephemeral port first, as Linux does.
+func (u *UDPSocket) Connect(ap netip.AddrPort) error {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.closed {
+		return unix.EBADF
+	}
+	if ap.IsValid() {
+		if !ap.Addr().Is4() {
+			return unix.EAFNOSUPPORT
+		}
+		if !u.broadcast && u.isBroadcast(ap.Addr().As4()) {
+			return unix.EACCES
+		}
+		if _, ok := s.routes.lookup(ap.Addr().As4()); !ok {
+			return unix.ENETUNREACH
+		}
+		if !u.local.IsValid() {
+			if err := u.bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
+				return err
+			}
+		}
+	}
+	if u.twin >= 0 {
+		if err := s.kern.connectTwin(u, ap); err != nil {
+			return err
+		}
+	}
+	if !u.local.IsValid() {
+		u.remote = ap
+		return nil
+	}
+	// Re-steer: a connected socket takes only its peer's datagrams.
+	s.steer(u, false)
+	u.remote = ap
+	return s.steer(u, true)
+}
+
+func (u *UDPSocket) isBroadcast(a [4]byte) bool {
+	return a == u.s.bcast || a == [4]byte{255, 255, 255, 255}
+}
+
+// takeErr reports and clears the pending error, as sock_error does.
+func (u *UDPSocket) takeErr() error {
+	if e := u.err; e != 0 {
+		u.err = 0
+		return e
+	}
+	return nil
+}
+
+// Error is SO_ERROR: the pending error, cleared.
+func (u *UDPSocket) Error() error {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	return u.takeErr()
+}
+
+// SendTo sends one datagram to to, or to the connected peer if to is zero.
+func (u *UDPSocket) SendTo(b []byte, to netip.AddrPort) (int, error) {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.cfg.Now()
+	s.poll(now)
+	if u.closed {
+		return 0, unix.EBADF
+	}
+	if err := u.takeErr(); err != nil {
+		return 0, err
+	}
+	if !to.IsValid() {
+		if !u.connected() {
+			return 0, unix.EDESTADDRREQ
+		}
+		to = u.remote
+	}
+	if !to.Addr().Is4() {
+		return 0, unix.EAFNOSUPPORT
+	}
+	if len(b) > udp.MaxPayload {
+		return 0, unix.EMSGSIZE
+	}
+	dst := to.Addr().As4()
+	if !u.broadcast && u.isBroadcast(dst) {
+		return 0, unix.EACCES
+	}
+	if !u.local.IsValid() {
+		if err := u.bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
+			return 0, err
+		}
+	}
+	r, ok := s.routes.lookup(dst)
+	if !ok {
+		return 0, unix.ENETUNREACH
+	}
+	// Routes through other interfaces, loopback, and datagrams over the
+	// path MTU (which the kernel fragments) go through the kernel twin.
+	mtu := r.mtu
+	if s.kern != nil {
+		mtu = s.kern.pathMTU(dst, mtu)
+	}
+	if !r.ours || dst == s.addr || 28+len(b) > mtu {
+		if u.twin < 0 {
+			if !r.ours {
+				return 0, unix.ENETUNREACH
+			}
+			return 0, unix.EMSGSIZE
+		}
+		return s.kern.sendTwin(u, b, to)
+	}
+	if err := s.sendUDP(u, dst, u.local.Port(), to.Port(), b, now); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// RecvFrom takes one datagram. With peek it stays queued; with trunc the
+// datagram's whole length is returned even if b was shorter (MSG_PEEK,
+// MSG_TRUNC). EAGAIN when none is there.
+func (u *UDPSocket) RecvFrom(b []byte, peek, trunc bool) (int, netip.AddrPort, error) {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.poll(s.cfg.Now())
+	if u.closed {
+		return 0, netip.AddrPort{}, unix.EBADF
+	}
+	if err := u.takeErr(); err != nil {
+		return 0, netip.AddrPort{}, err
+	}
+	n, full, from, ok := u.q.Pop(b, peek)
+	if !ok {
+		return 0, netip.AddrPort{}, unix.EAGAIN
+	}
+	if trunc {
+		n = full
+	}
+	return n, from, nil
+}
+
+// Readable reports whether a datagram or an error is waiting (POLLIN).
+func (u *UDPSocket) Readable() bool {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.poll(s.cfg.Now())
+	return u.q.Len() > 0 || u.err != 0
+}
+
+// Pending is FIONREAD: the size of the first datagram, 0 if none.
+func (u *UDPSocket) Pending() int {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	n, _, _ := u.q.Peek()
+	return n
+}
+
+// Drops counts datagrams the socket's full buffer refused.
+func (u *UDPSocket) Drops() uint64 { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.q.Drops() }
+
+// Close unbinds the socket; its flows go back to the kernel.
+func (u *UDPSocket) Close() error {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	return u.closeLocked()
+}
+
+func (u *UDPSocket) closeLocked() error {
+	if u.closed {
+		return nil
+	}
+	u.closed = true
+	if u.local.IsValid() {
+		u.s.steer(u, false)
+		u.unbind()
+	}
+	if u.twin >= 0 {
+		u.s.kern.closeTwin(u)
+	}
+	return nil
+}
+
+// deliverUDP queues a datagram for dst:port from from on the sockets that
+// want it: for unicast the most specific one (connected to from, then
+// bound to dst, then to the wildcard); for broadcast and multicast every
+// one that matches. It reports how many took it, and whether one refused
+// for a full buffer.
+func (s *Stack) deliverUDP(dst [4]byte, port uint16, from netip.AddrPort, payload []byte) (delivered int, full bool) {
+	ps := s.ports[port]
+	if ps == nil {
+		return 0, false
+	}
+	d := netip.AddrFrom4(dst)
+	matches := func(u *UDPSocket) bool {
+		if u.connected() && u.remote != from {
+			return false
+		}
+		return u.local.Addr().IsUnspecified() || u.local.Addr() == d
+	}
+	if dst == s.addr {
+		var best *UDPSocket
+		bestScore := -1
+		for _, u := range ps.socks {
+			if !matches(u) {
+				continue
+			}
+			score := 0
+			if u.connected() {
+				score += 2
+			}
+			if !u.local.Addr().IsUnspecified() {
+				score++
+			}
+			if score > bestScore {
+				best, bestScore = u, score
+			}
+		}
+		if best == nil {
+			return 0, false
+		}
+		if !best.q.Push(payload, from) {
+			return 0, true
+		}
+		return 1, false
+	}
+	for _, u := range ps.socks {
+		if matches(u) {
+			if u.q.Push(payload, from) {
+				delivered++
+			} else {
+				full = true
+			}
+		}
+	}
+	return delivered, full
+}
+
+// flow is what a socket asks the device to steer to it: its peer's
+// datagrams when connected, else everything to its address and port.
+func (s *Stack) flow(u *UDPSocket) vi.Flow {
+	f := vi.Flow{Proto: unix.IPPROTO_UDP, Local: u.local}
+	if u.connected() {
+		// A connection filter names our own address, never the wildcard.
+		f.Local = netip.AddrPortFrom(netip.AddrFrom4(s.addr), u.local.Port())
+		f.Remote = u.remote
+	}
+	return f
+}
+
+// steer adds (on) or removes the socket's filter. Sockets sharing a port
+// share its filter; the last one out removes it.
+func (s *Stack) steer(u *UDPSocket, on bool) error {
+	st, ok := s.dev.(vi.Steering)
+	if !ok || !u.local.IsValid() {
+		return nil
+	}
+	f := s.flow(u)
+	if on {
+		if s.steered[f] == 0 {
+			if err := st.Steer(f); err != nil {
+				return unix.EADDRINUSE
+			}
+		}
+		s.steered[f]++
+		return nil
+	}
+	if s.steered[f] == 0 {
+		return nil
+	}
+	if s.steered[f]--; s.steered[f] == 0 {
+		delete(s.steered, f)
+		st.Unsteer(f)
+	}
+	return nil
+}

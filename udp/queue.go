@@ -1,0 +1,132 @@
+// Package udp is the UDP socket state of the stack, pure: a receive queue
+// bounded by SO_RCVBUF and the rules of RFC 768 and of Linux's UDP sockets
+// that need no I/O. The stack demultiplexes datagrams to it and sends what
+// it asks.
+package udp
+
+import "net/netip"
+
+// Overhead is what each queued datagram counts against SO_RCVBUF beyond
+// its payload, as Linux counts an skb's truesize: a buffer that fits 100
+// datagrams of 64 bytes fits fewer of 1400.
+const Overhead = 256
+
+// MaxPayload is the largest UDP payload over IPv4 (RFC 768 length field,
+// less the IPv4 and UDP headers).
+const MaxPayload = 65535 - 20 - 8
+
+// Queue is a FIFO of datagrams copied into one byte ring. Each datagram is
+// contiguous; one that does not fit before the end of the ring starts at 0.
+// Push and Pop never allocate, except the ring itself at the first Push.
+type Queue struct {
+	buf        []byte
+	head, tail int // the oldest datagram starts at head; the next goes at tail
+	meta       []datagram
+	mh, mn     int // metadata ring: first index and count
+	limit      int // SO_RCVBUF: payload + Overhead per datagram
+	charged    int
+	drops      uint64
+}
+
+type datagram struct {
+	from netip.AddrPort
+	off  int
+	n    int
+}
+
+// NewQueue makes a queue of limit bytes of accounting (SO_RCVBUF).
+func NewQueue(limit int) *Queue {
+	return &Queue{limit: limit}
+}
+
+// SetLimit changes SO_RCVBUF. Queued datagrams stay.
+func (q *Queue) SetLimit(limit int) {
+	q.limit = limit
+	if q.buf != nil && limit+MaxPayload > len(q.buf) {
+		q.grow()
+	}
+}
+
+// grow makes the ring big enough for the limit, keeping what is queued.
+func (q *Queue) grow() {
+	nb := make([]byte, q.limit+MaxPayload)
+	nm := make([]datagram, q.limit/Overhead+1)
+	off := 0
+	for i := range q.mn {
+		d := q.meta[(q.mh+i)%len(q.meta)]
+		copy(nb[off:], q.buf[d.off:d.off+d.n])
+		nm[i] = datagram{from: d.from, off: off, n: d.n}
+		off += d.n
+	}
+	q.buf, q.meta, q.mh, q.head, q.tail = nb, nm, 0, 0, off
+}
+
+// Limit is SO_RCVBUF.
+func (q *Queue) Limit() int { return q.limit }
+
+// Len is the number of queued datagrams.
+func (q *Queue) Len() int { return q.mn }
+
+// Drops counts datagrams dropped for a full buffer.
+func (q *Queue) Drops() uint64 { return q.drops }
+
+// Push queues a copy of payload from from. It reports false, and counts a
+// drop, when the buffer cannot take it: Linux drops on a full receive
+// buffer, as RFC 1122 §4.1.3.4 lets it.
+func (q *Queue) Push(payload []byte, from netip.AddrPort) bool {
+	n := len(payload)
+	if q.charged+n+Overhead > q.limit || n > MaxPayload {
+		q.drops++
+		return false
+	}
+	if q.buf == nil {
+		q.grow()
+	}
+	if q.mn == 0 {
+		q.head, q.tail = 0, 0
+	}
+	// The ring holds limit+MaxPayload bytes and at most limit-n are in use
+	// (each is charged at least its size), so n fits at tail or at 0.
+	off := q.tail
+	if q.tail >= q.head && off+n > len(q.buf) {
+		off = 0
+	}
+	if q.mn > 0 && off <= q.head && off+n > q.head && !(off == q.head && n == 0) {
+		q.drops++ // cannot happen by the bound above; kept as a guard
+		return false
+	}
+	copy(q.buf[off:off+n], payload)
+	q.meta[(q.mh+q.mn)%len(q.meta)] = datagram{from: from, off: off, n: n}
+	q.mn++
+	q.tail = off + n
+	q.charged += n + Overhead
+	return true
+}
+
+// Peek reports the first datagram's length and sender without taking it.
+func (q *Queue) Peek() (n int, from netip.AddrPort, ok bool) {
+	if q.mn == 0 {
+		return 0, netip.AddrPort{}, false
+	}
+	d := q.meta[q.mh]
+	return d.n, d.from, true
+}
+
+// Pop copies the first datagram into b and removes it unless peek is set.
+// It returns the bytes copied and the datagram's whole length: more than
+// copied when b was short and the rest is discarded (MSG_TRUNC, RFC 768
+// datagrams are read whole or not at all).
+func (q *Queue) Pop(b []byte, peek bool) (n, full int, from netip.AddrPort, ok bool) {
+	if q.mn == 0 {
+		return 0, 0, netip.AddrPort{}, false
+	}
+	d := q.meta[q.mh]
+	n = copy(b, q.buf[d.off:d.off+d.n])
+	if !peek {
+		q.mh = (q.mh + 1) % len(q.meta)
+		q.mn--
+		q.head = d.off + d.n
+		q.charged -= d.n + Overhead
+	}
+	return n, d.n, d.from, true
+}
