@@ -65,7 +65,8 @@ func (s *Stack) inputIPv4(b []byte, now time.Duration) {
 		return
 	}
 	dst := ip.Dst()
-	if dst != s.addr && dst != s.bcast && dst != [4]byte{255, 255, 255, 255} && dst[0]&0xf0 != 0xe0 {
+	multicast := dst[0]&0xf0 == 0xe0
+	if (dst != s.addr && dst != s.bcast && dst != [4]byte{255, 255, 255, 255} && !multicast) || (multicast && s.groups[dst] == 0) {
 		s.drop(DropIPNotForUs)
 		return
 	}

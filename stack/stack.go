@@ -102,6 +102,7 @@ type Stack struct {
 
 	ports   map[uint16]*portSockets
 	steered map[vi.Flow]int
+	groups  map[[4]byte]int // multicast groups joined, by sockets joined
 	res     resolver
 	pending map[[4]byte]*pendingHop
 	routes  routeTable
@@ -119,6 +120,7 @@ func New(cfg Config) (*Stack, error) {
 		addr: cfg.Addr.Addr().As4(), net: cfg.Addr.Masked(),
 		ports:   map[uint16]*portSockets{},
 		steered: map[vi.Flow]int{},
+		groups:  map[[4]byte]int{},
 		pending: map[[4]byte]*pendingHop{},
 	}
 	s.mac = s.info.HWAddr

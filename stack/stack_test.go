@@ -306,6 +306,9 @@ func TestBroadcastAndMulticast(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := b1.JoinGroup(netip.MustParseAddr("239.1.2.3")); err != nil {
+		t.Fatal(err)
+	}
 	bc := udpSock(t, n.b, 8001)
 	u := udpSock(t, n.a, 0)
 	u.SetBroadcast(true)
@@ -325,6 +328,13 @@ func TestBroadcastAndMulticast(t *testing.T) {
 	}
 	if n.a.Stats().ARPOut != 0 {
 		t.Fatal("ARP for a multicast or broadcast destination")
+	}
+	// Once no socket is a member, the group's datagrams are not ours.
+	b1.LeaveGroup(netip.MustParseAddr("239.1.2.3"))
+	u.SendTo([]byte("nobody"), netip.MustParseAddrPort("239.1.2.3:8000"))
+	n.settle(time.Millisecond)
+	if b2.Readable() || n.b.Stats().Drops[DropIPNotForUs] != 1 {
+		t.Fatalf("datagram for a group left was taken; drops %v", n.b.Stats().Drops)
 	}
 }
 

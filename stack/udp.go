@@ -22,6 +22,7 @@ type UDPSocket struct {
 	twin   int        // the kernel twin, or -1
 	closed bool
 
+	groups                          []netip.Addr
 	reuseAddr, reusePort, broadcast bool
 	ttl, tos, mcastTTL              uint8
 }
@@ -340,6 +341,60 @@ func (u *UDPSocket) Pending() int {
 // Drops counts datagrams the socket's full buffer refused.
 func (u *UDPSocket) Drops() uint64 { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.q.Drops() }
 
+// JoinGroup is IP_ADD_MEMBERSHIP on the stack's interface. The twin joins
+// too, so that the kernel speaks IGMP for the group (RFC 3376). As in
+// Linux (IP_MULTICAST_ALL), a socket bound to the group's port receives
+// the group's datagrams while any socket of the stack is a member.
+func (u *UDPSocket) JoinGroup(g netip.Addr) error {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !g.Is4() || !g.IsMulticast() {
+		return unix.EINVAL
+	}
+	for _, have := range u.groups {
+		if have == g {
+			return unix.EADDRINUSE
+		}
+	}
+	if u.twin >= 0 {
+		mreq := &unix.IPMreqn{Multiaddr: g.As4(), Ifindex: int32(s.info.Ifindex)}
+		if err := unix.SetsockoptIPMreqn(u.twin, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq); err != nil {
+			return err
+		}
+	}
+	u.groups = append(u.groups, g)
+	s.groups[g.As4()]++
+	return nil
+}
+
+// LeaveGroup is IP_DROP_MEMBERSHIP.
+func (u *UDPSocket) LeaveGroup(g netip.Addr) error {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return u.leave(g)
+}
+
+func (u *UDPSocket) leave(g netip.Addr) error {
+	s := u.s
+	for i, have := range u.groups {
+		if have != g {
+			continue
+		}
+		u.groups = append(u.groups[:i], u.groups[i+1:]...)
+		if s.groups[g.As4()]--; s.groups[g.As4()] == 0 {
+			delete(s.groups, g.As4())
+		}
+		if u.twin >= 0 {
+			mreq := &unix.IPMreqn{Multiaddr: g.As4(), Ifindex: int32(s.info.Ifindex)}
+			unix.SetsockoptIPMreqn(u.twin, unix.IPPROTO_IP, unix.IP_DROP_MEMBERSHIP, mreq)
+		}
+		return nil
+	}
+	return unix.EADDRNOTAVAIL
+}
+
 // Close unbinds the socket; its flows go back to the kernel.
 func (u *UDPSocket) Close() error {
 	u.s.mu.Lock()
@@ -352,6 +407,9 @@ func (u *UDPSocket) closeLocked() error {
 		return nil
 	}
 	u.closed = true
+	for len(u.groups) > 0 {
+		u.leave(u.groups[0])
+	}
 	if u.local.IsValid() {
 		u.s.steer(u, false)
 		u.unbind()

@@ -38,10 +38,12 @@ type Host struct {
 	MTU    int
 }
 
-// Pair is two hosts on one link.
+// Pair is two hosts on one link, and any hosts added behind them.
 type Pair struct {
 	A, B   *Host
 	Prefix netip.Prefix
+	extra  []*Host
+	opts   Options
 }
 
 // Options for New.
@@ -113,6 +115,7 @@ func Make(opts Options) (_ *Pair, err error) {
 	}
 	a := opts.Prefix.Addr().Next()
 	p := &Pair{
+		opts:   opts,
 		Prefix: opts.Prefix,
 		A:      &Host{NS: base + "-a", Ifname: "va" + tag, Addr: a, MTU: opts.MTU},
 		B:      &Host{NS: base + "-b", Ifname: "vb" + tag, Addr: a.Next(), MTU: opts.MTU},
@@ -132,42 +135,96 @@ func Make(opts Options) (_ *Pair, err error) {
 		return nil, err
 	}
 	for _, h := range []*Host{p.A, p.B} {
-		steps := [][]string{
-			{"ip", "-n", h.NS, "link", "set", "lo", "up"},
-			{"ip", "-n", h.NS, "link", "set", h.Ifname, "mtu", strconv.Itoa(h.MTU)},
-			{"ip", "-n", h.NS, "addr", "add", netip.PrefixFrom(h.Addr, opts.Prefix.Bits()).String(), "dev", h.Ifname},
-			{"ip", "-n", h.NS, "link", "set", h.Ifname, "up"},
-		}
-		if !opts.KeepOffloads {
-			steps = append(steps, []string{"ip", "netns", "exec", h.NS, "ethtool", "-K", h.Ifname, "tx", "off", "tso", "off", "gso", "off", "gro", "off"})
-		}
-		for _, s := range steps {
-			if err := run(s[0], s[1:]...); err != nil {
-				return nil, err
-			}
-		}
-		err := h.Do(func() error {
-			// No IPv6 chatter (router solicitations, DAD) on test links.
-			os.WriteFile("/proc/sys/net/ipv6/conf/all/disable_ipv6", []byte("1"), 0)
-			ifc, err := net.InterfaceByName(h.Ifname)
-			if err != nil {
-				return err
-			}
-			h.MAC = ifc.HardwareAddr
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("read %s in %s: %w", h.Ifname, h.NS, err)
+		if err := setUp(h, opts.Prefix.Bits(), opts.KeepOffloads); err != nil {
+			return nil, err
 		}
 	}
 	return p, nil
+}
+
+// setUp addresses and raises a host's interface, and reads its MAC.
+func setUp(h *Host, bits int, keepOffloads bool) error {
+	steps := [][]string{
+		{"ip", "-n", h.NS, "link", "set", "lo", "up"},
+		{"ip", "-n", h.NS, "link", "set", h.Ifname, "mtu", strconv.Itoa(h.MTU)},
+		{"ip", "-n", h.NS, "addr", "add", netip.PrefixFrom(h.Addr, bits).String(), "dev", h.Ifname},
+		{"ip", "-n", h.NS, "link", "set", h.Ifname, "up"},
+	}
+	if !keepOffloads {
+		steps = append(steps, []string{"ip", "netns", "exec", h.NS, "ethtool", "-K", h.Ifname, "tx", "off", "tso", "off", "gso", "off", "gro", "off"})
+	}
+	for _, s := range steps {
+		if err := run(s[0], s[1:]...); err != nil {
+			return err
+		}
+	}
+	err := h.Do(func() error {
+		// No IPv6 chatter (router solicitations, DAD) on test links.
+		os.WriteFile("/proc/sys/net/ipv6/conf/all/disable_ipv6", []byte("1"), 0)
+		ifc, err := net.InterfaceByName(h.Ifname)
+		if err != nil {
+			return err
+		}
+		h.MAC = ifc.HardwareAddr
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read %s in %s: %w", h.Ifname, h.NS, err)
+	}
+	return nil
+}
+
+// AddBehind makes a host C on a new link to router (A or B) with subnet
+// prefix: router gets prefix's first address on that link and forwards
+// between its links, C the second with a default route through router,
+// and the pair's other host a route to prefix through router. It returns
+// C; Close removes it with the pair.
+func (p *Pair) AddBehind(router *Host, prefix netip.Prefix) (*Host, error) {
+	other := p.A
+	if router == p.A {
+		other = p.B
+	}
+	n := len(p.extra) + 1
+	tag := strings.TrimPrefix(router.Ifname, "va")
+	tag = strings.TrimPrefix(tag, "vb")
+	c := &Host{NS: fmt.Sprintf("%s-c%d", strings.TrimSuffix(p.A.NS, "-a"), n), Ifname: fmt.Sprintf("vc%d%s", n, tag),
+		Addr: prefix.Addr().Next().Next(), MTU: p.opts.MTU}
+	r := &Host{NS: router.NS, Ifname: fmt.Sprintf("vr%d%s", n, tag), Addr: prefix.Addr().Next(), MTU: p.opts.MTU}
+	if err := run("ip", "netns", "add", c.NS); err != nil {
+		return nil, err
+	}
+	p.extra = append(p.extra, c)
+	steps := [][]string{
+		{"ip", "link", "add", r.Ifname, "netns", r.NS, "type", "veth", "peer", "name", c.Ifname, "netns", c.NS},
+	}
+	for _, s := range steps {
+		if err := run(s[0], s[1:]...); err != nil {
+			return nil, err
+		}
+	}
+	for _, h := range []*Host{r, c} {
+		if err := setUp(h, prefix.Bits(), p.opts.KeepOffloads); err != nil {
+			return nil, err
+		}
+	}
+	steps = [][]string{
+		{"ip", "netns", "exec", router.NS, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{"ip", "-n", c.NS, "route", "add", "default", "via", r.Addr.String()},
+		{"ip", "-n", other.NS, "route", "add", prefix.String(), "via", router.Addr.String()},
+	}
+	for _, s := range steps {
+		if err := run(s[0], s[1:]...); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // Close deletes both namespaces (and with them the veth pair) and whatever
 // accel pinned or locked for them.
 func (p *Pair) Close() error {
 	var errs []error
-	for _, h := range []*Host{p.A, p.B} {
+	for _, h := range append([]*Host{p.A, p.B}, p.extra...) {
 		if h == nil {
 			continue
 		}

@@ -1,0 +1,277 @@
+package stack
+
+import (
+	"net"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/tests/netns"
+	"github.com/accelnet/accel/vi/xsk"
+)
+
+// accelerate makes a Kernel-mode stack on host h's interface.
+func accelerate(t *testing.T, h *netns.Host, bits int) *Stack {
+	t.Helper()
+	var port *xsk.Port
+	var s *Stack
+	err := h.Do(func() error {
+		var err error
+		if port, err = xsk.Open(xsk.Config{Interface: h.Ifname, Frames: 1024, RingSize: 256}); err != nil {
+			return err
+		}
+		v, err := port.NewVI()
+		if err != nil {
+			return err
+		}
+		s, err = New(Config{Device: v, Addr: netip.PrefixFrom(h.Addr, bits), Kernel: true})
+		return err
+	})
+	if err != nil {
+		if port != nil {
+			port.Close()
+		}
+		t.Fatalf("accelerate %s: %v", h.NS, err)
+	}
+	t.Cleanup(func() { s.Close(); port.Close() })
+	return s
+}
+
+// kernelUDP is a plain kernel socket on host h.
+func kernelUDP(t *testing.T, h *netns.Host, port int) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	if err := h.Do(func() (err error) {
+		c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: h.Addr.AsSlice(), Port: port})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// await spins on a stack socket until a datagram or an error other than
+// EAGAIN comes, for at most 3s.
+func await(t *testing.T, u *UDPSocket, size int) ([]byte, netip.AddrPort, error) {
+	t.Helper()
+	b := make([]byte, size)
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		n, from, err := u.RecvFrom(b, false, false)
+		if err != unix.EAGAIN {
+			return b[:n], from, err
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	t.Fatal("nothing arrived within 3s")
+	return nil, netip.AddrPort{}, nil
+}
+
+func kernelRecv(t *testing.T, c *net.UDPConn) (string, *net.UDPAddr) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	b := make([]byte, 65536)
+	n, from, err := c.ReadFromUDP(b)
+	if err != nil {
+		t.Fatalf("kernel socket: %v", err)
+	}
+	return string(b[:n]), from
+}
+
+func TestKernelModeStackSpeaksFirst(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.B, 24)
+	a := kernelUDP(t, pair.A, 9000)
+	u, _ := s.NewUDP()
+	if err := u.Bind(netip.AddrPortFrom(pair.B.Addr, 0)); err != nil {
+		t.Fatal(err)
+	}
+	// Neither neighbour table knows the other: B's kernel resolves A on
+	// the stack's behalf, the datagram waits and then goes.
+	if _, err := u.SendTo([]byte("hello A"), netip.AddrPortFrom(pair.A.Addr, 9000)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for s.Stats().TxUDP == 0 && time.Now().Before(deadline) {
+		s.Poll()
+		time.Sleep(100 * time.Microsecond)
+	}
+	msg, from := kernelRecv(t, a)
+	if msg != "hello A" || from.Port != int(u.LocalAddr().Port()) {
+		t.Fatalf("A got %q from %v; the socket is %v", msg, from, u.LocalAddr())
+	}
+	a.WriteToUDP([]byte("hello B"), from)
+	b, src, err := await(t, u, 64)
+	if err != nil || string(b) != "hello B" || src.Port() != 9000 {
+		t.Fatalf("B got %q from %v: %v", b, src, err)
+	}
+	st := s.Stats()
+	if st.TxUDP != 1 || st.RxUDP != 1 || st.TxKernel != 0 {
+		t.Fatalf("not through the VI: %+v", st)
+	}
+	// The ephemeral port is the kernel's too: it will not hand it out.
+	err = pair.B.Do(func() error {
+		_, err := net.ListenUDP("udp4", &net.UDPAddr{IP: pair.B.Addr.AsSlice(), Port: int(u.LocalAddr().Port())})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("the kernel gave out the stack's port: %v", err)
+	}
+}
+
+func TestKernelModePeerSpeaksFirst(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.B, 24)
+	u, _ := s.NewUDP()
+	if err := u.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 9100)); err != nil {
+		t.Fatal(err)
+	}
+	a := kernelUDP(t, pair.A, 0)
+	// A's kernel asks B for its address; B's kernel answers (ARP is not
+	// filtered) and the datagram comes through the VI.
+	if _, err := a.WriteToUDP([]byte("ping"), &net.UDPAddr{IP: pair.B.Addr.AsSlice(), Port: 9100}); err != nil {
+		t.Fatal(err)
+	}
+	b, from, err := await(t, u, 64)
+	if err != nil || string(b) != "ping" {
+		t.Fatalf("got %q: %v", b, err)
+	}
+	if _, err := u.SendTo([]byte("pong"), from); err != nil {
+		t.Fatal(err)
+	}
+	if msg, _ := kernelRecv(t, a); msg != "pong" {
+		t.Fatalf("A got %q", msg)
+	}
+	if st := s.Stats(); st.RxUDP != 1 || st.TxUDP != 1 {
+		t.Fatalf("not through the VI: %+v", st)
+	}
+}
+
+func TestKernelModeGateway(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	far, err := pair.AddBehind(pair.A, netip.MustParsePrefix("198.19.0.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := accelerate(t, pair.B, 24)
+	c := kernelUDP(t, far, 9200)
+	u, _ := s.NewUDP()
+	if err := u.Connect(netip.AddrPortFrom(far.Addr, 9200)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.SendTo([]byte("via A"), netip.AddrPort{}); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(3 * time.Second); s.Stats().TxUDP == 0 && time.Now().Before(end); {
+		s.Poll()
+		time.Sleep(100 * time.Microsecond)
+	}
+	msg, from := kernelRecv(t, c)
+	if msg != "via A" {
+		t.Fatalf("far host got %q", msg)
+	}
+	c.WriteToUDP([]byte("back via A"), from)
+	if b, _, err := await(t, u, 64); err != nil || string(b) != "back via A" {
+		t.Fatalf("got %q: %v", b, err)
+	}
+}
+
+func TestKernelModeRefused(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.B, 24)
+	kernelUDP(t, pair.A, 9300) // resolves nothing; only makes sure A is up
+	u, _ := s.NewUDP()
+	if err := u.Connect(netip.AddrPortFrom(pair.A.Addr, 9301)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.SendTo([]byte("anyone?"), netip.AddrPort{}); err != nil {
+		t.Fatal(err)
+	}
+	// A's kernel answers port unreachable; B's kernel gives it to the
+	// twin; the socket reports it once.
+	_, _, err := await(t, u, 64)
+	if err != unix.ECONNREFUSED {
+		t.Fatalf("after port unreachable: %v, want ECONNREFUSED", err)
+	}
+	if _, _, err := u.RecvFrom(make([]byte, 8), false, false); err != unix.EAGAIN {
+		t.Fatalf("the error was reported twice: %v", err)
+	}
+}
+
+func TestKernelModeMulticast(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.B, 24)
+	group := netip.MustParseAddr("239.7.7.7")
+	var socks []*UDPSocket
+	for range 2 {
+		u, _ := s.NewUDP()
+		u.SetReuseAddr(true)
+		if err := u.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 9400)); err != nil {
+			t.Fatal(err)
+		}
+		if err := u.JoinGroup(group); err != nil {
+			t.Fatal(err)
+		}
+		socks = append(socks, u)
+	}
+	out, _ := exec.Command("ip", "-n", pair.B.NS, "maddr", "show", "dev", pair.B.Ifname).CombinedOutput()
+	if !strings.Contains(string(out), group.String()) {
+		t.Fatalf("the kernel did not join %v (so no IGMP):\n%s", group, out)
+	}
+	a := kernelUDP(t, pair.A, 0)
+	var ifindex int
+	pair.A.Do(func() error {
+		ifc, err := net.InterfaceByName(pair.A.Ifname)
+		if err == nil {
+			ifindex = ifc.Index
+		}
+		return err
+	})
+	raw, _ := a.SyscallConn()
+	raw.Control(func(fd uintptr) {
+		unix.SetsockoptIPMreqn(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(ifindex)})
+	})
+	if _, err := a.WriteToUDP([]byte("to the group"), &net.UDPAddr{IP: group.AsSlice(), Port: 9400}); err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range socks {
+		if b, _, err := await(t, u, 64); err != nil || string(b) != "to the group" {
+			t.Fatalf("member %d got %q: %v", i, b, err)
+		}
+	}
+	if s.Stats().RxUDP != 1 {
+		t.Fatalf("the group's datagram did not come through the VI: %+v", s.Stats())
+	}
+}
+
+func TestKernelModeLargeDatagrams(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.B, 24)
+	a := kernelUDP(t, pair.A, 9500)
+	u, _ := s.NewUDP()
+	if err := u.Bind(netip.AddrPortFrom(pair.B.Addr, 9501)); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("0123456789", 300)
+	// Over the MTU: the kernel twin sends it, fragmented.
+	if _, err := u.SendTo([]byte(big), netip.AddrPortFrom(pair.A.Addr, 9500)); err != nil {
+		t.Fatal(err)
+	}
+	if msg, _ := kernelRecv(t, a); msg != big {
+		t.Fatalf("A got %d bytes, want %d", len(msg), len(big))
+	}
+	// Fragments to the stack's port pass the filter to the kernel, which
+	// reassembles them for the twin; the socket gets the whole datagram.
+	a.WriteToUDP([]byte(big), &net.UDPAddr{IP: pair.B.Addr.AsSlice(), Port: 9501})
+	b, _, err := await(t, u, 4000)
+	if err != nil || string(b) != big {
+		t.Fatalf("got %d bytes: %v", len(b), err)
+	}
+	if st := s.Stats(); st.TxKernel != 1 {
+		t.Fatalf("counters %+v: want one datagram sent through the kernel", st)
+	}
+}
