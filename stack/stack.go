@@ -97,6 +97,7 @@ type Stack struct {
 
 	rx    [32]vi.Desc
 	one   [1]vi.Desc
+	idle  int // empty polls since the timers last ran
 	ipID  uint16
 	stats Stats
 
@@ -159,26 +160,64 @@ func (s *Stack) Addr() netip.Addr { return netip.AddrFrom4(s.addr) }
 func (s *Stack) Poll() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.poll(s.cfg.Now())
-}
-
-// poll is Poll with the lock held.
-func (s *Stack) poll(now time.Duration) time.Duration {
 	if s.closed {
 		return 0
 	}
+	s.drain()
+	return s.timers(s.cfg.Now())
+}
+
+// drain takes every frame the device has through the input pipeline. It
+// reads the clock only when frames came: a spinning caller polls an empty
+// ring far more often than a full one.
+func (s *Stack) drain() int {
+	total := 0
 	for {
 		n := s.dev.Recv(s.rx[:])
+		if n == 0 {
+			return total
+		}
+		now := s.cfg.Now()
 		for i := range n {
 			s.input(s.rx[i], now)
 		}
 		s.dev.Free(s.rx[:n])
+		total += n
 		if n < len(s.rx) {
-			break
+			return total
 		}
 	}
+}
+
+// timers does what time asks: resolution retries and timeouts, and a look
+// at the kernel's side.
+func (s *Stack) timers(now time.Duration) time.Duration {
 	next := s.res.poll(now)
-	return earliest(next, s.expirePending(now))
+	if len(s.pending) > 0 {
+		next = earliest(next, s.expirePending(now))
+	}
+	return next
+}
+
+// idleTimers is how many empty polls a socket call makes before it runs
+// the timers: enough to keep the clock out of a spinning receive loop,
+// few enough that timers run within microseconds.
+const idleTimers = 64
+
+// pollFast is the poll of a socket call: drain the device, and run the
+// timers when frames came or every idleTimers empty polls.
+func (s *Stack) pollFast() {
+	if s.closed {
+		return
+	}
+	if s.drain() > 0 {
+		s.idle = 0
+		return
+	}
+	if s.idle++; s.idle >= idleTimers {
+		s.idle = 0
+		s.timers(s.cfg.Now())
+	}
 }
 
 func earliest(a, b time.Duration) time.Duration {

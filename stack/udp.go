@@ -243,8 +243,6 @@ func (u *UDPSocket) SendTo(b []byte, to netip.AddrPort) (int, error) {
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.cfg.Now()
-	s.poll(now)
 	if u.closed {
 		return 0, unix.EBADF
 	}
@@ -291,7 +289,7 @@ func (u *UDPSocket) SendTo(b []byte, to netip.AddrPort) (int, error) {
 		}
 		return s.kern.sendTwin(u, b, to)
 	}
-	if err := s.sendUDP(u, dst, u.local.Port(), to.Port(), b, now); err != nil {
+	if err := s.sendUDP(u, dst, u.local.Port(), to.Port(), b, s.cfg.Now()); err != nil {
 		return 0, err
 	}
 	return len(b), nil
@@ -304,9 +302,11 @@ func (u *UDPSocket) RecvFrom(b []byte, peek, trunc bool) (int, netip.AddrPort, e
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.poll(s.cfg.Now())
 	if u.closed {
 		return 0, netip.AddrPort{}, unix.EBADF
+	}
+	if u.q.Len() == 0 {
+		s.pollFast()
 	}
 	if err := u.takeErr(); err != nil {
 		return 0, netip.AddrPort{}, err
@@ -326,7 +326,9 @@ func (u *UDPSocket) Readable() bool {
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.poll(s.cfg.Now())
+	if u.q.Len() == 0 {
+		s.pollFast()
+	}
 	return u.q.Len() > 0 || u.err != 0
 }
 

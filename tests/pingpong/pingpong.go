@@ -1,7 +1,7 @@
 // Package pingpong measures UDP round trips between the two test hosts of
 // tests/netns: through kernel sockets (blocking, or spinning with
-// MSG_DONTWAIT) and through raw VIs on both ends (the floor the stack is held
-// to). Both ends run in this process, each on its own OS thread pinned to
+// MSG_DONTWAIT), through raw VIs on both ends (the floor the stack is held
+// to), and through the stack's UDP sockets on both ends. Both ends run in this process, each on its own OS thread pinned to
 // its own CPU where there are two, in its host's network namespace.
 package pingpong
 
@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/accelnet/accel/stack"
 	"github.com/accelnet/accel/stack/wire"
 	"github.com/accelnet/accel/tests/netns"
 	"github.com/accelnet/accel/vi"
@@ -29,10 +30,11 @@ const (
 	KernelBlocking Mode = "kernel-blocking"
 	KernelSpin     Mode = "kernel-spin"
 	VIRaw          Mode = "vi-raw"
+	Stack          Mode = "stack"
 )
 
 // Modes lists every mode.
-var Modes = []Mode{KernelBlocking, KernelSpin, VIRaw}
+var Modes = []Mode{KernelBlocking, KernelSpin, VIRaw, Stack}
 
 // Config of one measurement.
 type Config struct {
@@ -70,6 +72,10 @@ func Run(pair *netns.Pair, cfg Config) ([]time.Duration, error) {
 	case VIRaw:
 		if client, err = newVIEnd(pair.A, pair.B); err == nil {
 			server, err = newVIEnd(pair.B, pair.A)
+		}
+	case Stack:
+		if client, err = newStackEnd(pair.A, pair.B, pair.Prefix.Bits()); err == nil {
+			server, err = newStackEnd(pair.B, pair.A, pair.Prefix.Bits())
 		}
 	default:
 		return nil, fmt.Errorf("pingpong: unknown mode %q", cfg.Mode)
@@ -309,3 +315,65 @@ func (e *viEnd) close() {
 }
 
 func netipAddrPort(h *netns.Host, p uint16) netip.AddrPort { return netip.AddrPortFrom(h.Addr, p) }
+
+// stackEnd is a UDP socket of a Kernel-mode stack on a VI, connected to
+// the peer, spinning on RecvFrom.
+type stackEnd struct {
+	port *xsk.Port
+	st   *stack.Stack
+	u    *stack.UDPSocket
+}
+
+func newStackEnd(h, peer *netns.Host, bits int) (*stackEnd, error) {
+	e := &stackEnd{}
+	err := h.Do(func() (err error) {
+		if e.port, err = xsk.Open(xsk.Config{Interface: h.Ifname, Frames: 1024, RingSize: 256}); err != nil {
+			return err
+		}
+		v, err := e.port.NewVI()
+		if err != nil {
+			return err
+		}
+		if e.st, err = stack.New(stack.Config{Device: v, Addr: netip.PrefixFrom(h.Addr, bits), Kernel: true}); err != nil {
+			return err
+		}
+		if e.u, err = e.st.NewUDP(); err != nil {
+			return err
+		}
+		if err = e.u.Bind(netipAddrPort(h, port)); err != nil {
+			return err
+		}
+		return e.u.Connect(netipAddrPort(peer, port))
+	})
+	if err != nil {
+		e.close()
+		return nil, fmt.Errorf("stack on %s: %w", h.NS, err)
+	}
+	return e, nil
+}
+
+func (e *stackEnd) send(p []byte) error {
+	_, err := e.u.SendTo(p, netip.AddrPort{})
+	return err
+}
+
+func (e *stackEnd) recv(buf []byte, deadline time.Time) (int, error) {
+	for i := 0; ; i++ {
+		n, _, err := e.u.RecvFrom(buf, false, false)
+		if err != unix.EAGAIN {
+			return n, err
+		}
+		if i&1023 == 0 && time.Now().After(deadline) {
+			return 0, errTimeout
+		}
+	}
+}
+
+func (e *stackEnd) close() {
+	if e.st != nil {
+		e.st.Close()
+	}
+	if e.port != nil {
+		e.port.Close()
+	}
+}
