@@ -161,7 +161,7 @@ func TestKernelModePeerSpeaksFirst(t *testing.T) {
 
 func TestKernelModeGateway(t *testing.T) {
 	pair := netns.New(t, netns.Options{})
-	far, err := pair.AddBehind(pair.A, netip.MustParsePrefix("198.19.0.0/24"))
+	far, err := pair.AddBehind(pair.A, netip.MustParsePrefix("198.19.0.0/24"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,5 +278,77 @@ func TestKernelModeLargeDatagrams(t *testing.T) {
 	}
 	if st := s.Stats(); st.TxKernel != 1 {
 		t.Fatalf("counters %+v: want one datagram sent through the kernel", st)
+	}
+}
+
+func TestKernelModePathMTU(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	far, err := pair.AddBehind(pair.A, netip.MustParsePrefix("198.19.0.0/24"), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := accelerate(t, pair.B, 24)
+	c := kernelUDP(t, far, 9600)
+	u, _ := s.NewUDP()
+	if err := u.Connect(netip.AddrPortFrom(far.Addr, 9600)); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 1200)
+	copy(big, "first")
+	// Fits our link, not the far one: the router drops it (DF) and says
+	// "fragmentation needed" (RFC 1191); the twin hears it.
+	if _, err := u.SendTo(big, netip.AddrPort{}); err != nil {
+		t.Fatal(err)
+	}
+	to := far.Addr.As4()
+	s.mu.Lock()
+	k := s.kern
+	s.mu.Unlock()
+	learnt := func() bool { s.mu.Lock(); defer s.mu.Unlock(); return k.pmtu[to] == 1000 }
+	pollUntil(s, learnt)
+	if !learnt() {
+		t.Fatalf("path MTU to %v not learnt: %v", far.Addr, k.pmtu)
+	}
+	// Now the same size goes through the kernel, which fragments it.
+	copy(big, "again")
+	if _, err := u.SendTo(big, netip.AddrPort{}); err != nil {
+		t.Fatalf("send after the path MTU fell: %v", err)
+	}
+	msg, _ := kernelRecv(t, c)
+	if len(msg) != 1200 || msg[:5] != "again" {
+		t.Fatalf("far host got %d bytes %q", len(msg), msg[:5])
+	}
+	if st := s.Stats(); st.TxKernel != 1 {
+		t.Fatalf("counters %+v: want the second datagram sent by the kernel", st)
+	}
+	// Smaller datagrams still go through the VI.
+	before := s.Stats().TxUDP
+	u.SendTo([]byte("small"), netip.AddrPort{})
+	pollUntil(s, func() bool { return s.Stats().TxUDP > before })
+	if msg, _ := kernelRecv(t, c); msg != "small" {
+		t.Fatalf("far host got %q", msg)
+	}
+}
+
+func TestKernelModeRoutesKeptCurrent(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.B, 24)
+	u, _ := s.NewUDP()
+	dst := netip.MustParseAddrPort("203.0.113.9:9")
+	if _, err := u.SendTo([]byte("x"), dst); err != unix.ENETUNREACH {
+		t.Fatalf("no route yet: %v, want ENETUNREACH", err)
+	}
+	if out, err := exec.Command("ip", "-n", pair.B.NS, "route", "add", "203.0.113.0/24", "via", pair.A.Addr.String()).CombinedOutput(); err != nil {
+		t.Fatalf("ip route add: %v %s", err, out)
+	}
+	var err error
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(time.Millisecond) {
+		s.Poll()
+		if _, err = u.SendTo([]byte("x"), dst); err != unix.ENETUNREACH {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("after the kernel learnt the route: %v", err)
 	}
 }

@@ -177,9 +177,12 @@ func setUp(h *Host, bits int, keepOffloads bool) error {
 // AddBehind makes a host C on a new link to router (A or B) with subnet
 // prefix: router gets prefix's first address on that link and forwards
 // between its links, C the second with a default route through router,
-// and the pair's other host a route to prefix through router. It returns
-// C; Close removes it with the pair.
-func (p *Pair) AddBehind(router *Host, prefix netip.Prefix) (*Host, error) {
+// and the pair's other host a route to prefix through router. The new link
+// has MTU mtu (0: the pair's). It returns C; Close removes it with the pair.
+func (p *Pair) AddBehind(router *Host, prefix netip.Prefix, mtu int) (*Host, error) {
+	if mtu == 0 {
+		mtu = p.opts.MTU
+	}
 	other := p.A
 	if router == p.A {
 		other = p.B
@@ -188,8 +191,8 @@ func (p *Pair) AddBehind(router *Host, prefix netip.Prefix) (*Host, error) {
 	tag := strings.TrimPrefix(router.Ifname, "va")
 	tag = strings.TrimPrefix(tag, "vb")
 	c := &Host{NS: fmt.Sprintf("%s-c%d", strings.TrimSuffix(p.A.NS, "-a"), n), Ifname: fmt.Sprintf("vc%d%s", n, tag),
-		Addr: prefix.Addr().Next().Next(), MTU: p.opts.MTU}
-	r := &Host{NS: router.NS, Ifname: fmt.Sprintf("vr%d%s", n, tag), Addr: prefix.Addr().Next(), MTU: p.opts.MTU}
+		Addr: prefix.Addr().Next().Next(), MTU: mtu}
+	r := &Host{NS: router.NS, Ifname: fmt.Sprintf("vr%d%s", n, tag), Addr: prefix.Addr().Next(), MTU: mtu}
 	if err := run("ip", "netns", "add", c.NS); err != nil {
 		return nil, err
 	}
