@@ -37,8 +37,9 @@ vet:
 	$(GO) vet ./...
 
 # Fuzz targets run briefly in every test run; longer with FUZZTIME=5m.
-FUZZTIME ?= 10s
-FUZZ     := stack/wire:FuzzParse
+FUZZTIME ?= 5s
+FUZZ     := stack/wire:FuzzParse stack/wire:FuzzEthernet stack/wire:FuzzIPv4 stack/wire:FuzzUDP \
+            stack/wire:FuzzARP stack/wire:FuzzICMP stack:FuzzInput
 
 test: deps vet build
 	$(GO) test $(GOFLAGS) -count=1 -timeout 20m ./...
