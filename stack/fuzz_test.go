@@ -13,19 +13,13 @@ import (
 // panics, and every frame is accounted for once: delivered, ARP, or
 // dropped for a reason.
 func FuzzInput(f *testing.F) {
-	n := func() *net2 {
-		t := &testing.T{}
-		return newNet(t, memvi.Options{}, nil)
-	}()
-	u := udpSock(&testing.T{}, n.b, 7000)
+	n := newNet(f, memvi.Options{}, nil)
+	u := udpSock(f, n.b, 7000)
 	u.Connect(netip.MustParseAddrPort("198.18.0.1:5000"))
-	udpSock(&testing.T{}, n.b, 7001)
-	seed := func(port uint16) []byte {
-		var out []byte
-		n.inject(&testing.T{}, func(b []byte) []byte { out = append([]byte(nil), b...); return b[:0] })
-		return out
-	}
-	f.Add(seed(7000))
+	udpSock(f, n.b, 7001)
+	var seed []byte
+	n.inject(f, func(b []byte) []byte { seed = append([]byte(nil), b...); return b[:0] })
+	f.Add(seed)
 	f.Add(make([]byte, 60))
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		if len(frame) > 1514 {

@@ -32,7 +32,7 @@ var (
 )
 
 // newNet joins two stacks that own their addresses over a memory pair.
-func newNet(t *testing.T, o memvi.Options, cfgB func(*Config)) *net2 {
+func newNet(t testing.TB, o memvi.Options, cfgB func(*Config)) *net2 {
 	t.Helper()
 	n := &net2{c: &clock{}}
 	o.Now = n.c.now
@@ -62,7 +62,7 @@ func (n *net2) settle(d time.Duration) {
 	}
 }
 
-func udpSock(t *testing.T, s *Stack, port uint16) *UDPSocket {
+func udpSock(t testing.TB, s *Stack, port uint16) *UDPSocket {
 	t.Helper()
 	u, err := s.NewUDP()
 	if err != nil {
@@ -339,7 +339,7 @@ func TestBroadcastAndMulticast(t *testing.T) {
 }
 
 // frame builds a UDP frame from A to B for the drop tests.
-func (n *net2) inject(t *testing.T, mangle func(b []byte) []byte) {
+func (n *net2) inject(t testing.TB, mangle func(b []byte) []byte) {
 	t.Helper()
 	ds := make([]vi.Desc, 1)
 	n.da.Alloc(ds)
@@ -471,10 +471,9 @@ func TestSteadyStateAllocations(t *testing.T) {
 // BenchmarkUDPOverMemory is the stack's own cost per datagram, sent and
 // received, with no system call in the way (the memory VI pair).
 func BenchmarkUDPOverMemory(b *testing.B) {
-	t := &testing.T{}
-	n := newNet(t, memvi.Options{}, nil)
-	server := udpSock(t, n.b, 7000)
-	client := udpSock(t, n.a, 0)
+	n := newNet(b, memvi.Options{}, nil)
+	server := udpSock(b, n.b, 7000)
+	client := udpSock(b, n.a, 0)
 	to := netip.AddrPortFrom(addrB.Addr(), 7000)
 	p := make([]byte, 64)
 	buf := make([]byte, 64)
