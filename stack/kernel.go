@@ -37,6 +37,7 @@ type kernel struct {
 	checked time.Duration
 	buf     []byte
 	evs     [32]unix.EpollEvent
+	armed   int // threads waiting with the device's fd in the set
 	seq     uint32
 }
 
@@ -75,13 +76,12 @@ func newKernel(s *Stack) (_ *kernel, err error) {
 	if k.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("kernel mode: epoll: %w", err)
 	}
-	for _, fd := range []int{s.dev.FD(), k.nl} {
-		if fd < 0 {
-			continue
-		}
-		if err = unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
-			return nil, fmt.Errorf("kernel mode: watch fd %d: %w", fd, err)
-		}
+	// The device's fd joins the set only while a thread sleeps (armWait):
+	// a socket in an epoll set makes the kernel run the epoll callback on
+	// every frame it receives and sends, which measured ~0.5 µs per round
+	// trip per end on veth.
+	if err = unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, k.nl, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(k.nl)}); err != nil {
+		return nil, fmt.Errorf("kernel mode: watch netlink: %w", err)
 	}
 	// Dump after subscribing, so no change falls between the two.
 	if err = k.loadRoutes(); err != nil {

@@ -352,3 +352,37 @@ func TestKernelModeRoutesKeptCurrent(t *testing.T) {
 		t.Fatalf("after the kernel learnt the route: %v", err)
 	}
 }
+
+// TestKernelModeWait sleeps on the armed fd and wakes for a datagram.
+func TestKernelModeWait(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.B, 24)
+	u, _ := s.NewUDP()
+	if err := u.Bind(netip.AddrPortFrom(pair.B.Addr, 9800)); err != nil {
+		t.Fatal(err)
+	}
+	a := kernelUDP(t, pair.A, 0)
+	fd, err := s.ArmWait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if n, _ := unix.Poll(pfd, 50); n != 0 {
+		t.Fatal("woke with nothing to do")
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		a.WriteToUDP([]byte("wake"), &net.UDPAddr{IP: pair.B.Addr.AsSlice(), Port: 9800})
+	}()
+	start := time.Now()
+	if n, err := unix.Poll(pfd, 3000); n != 1 || err != nil {
+		t.Fatalf("no wake-up: %d %v", n, err)
+	}
+	s.DisarmWait()
+	if time.Since(start) > 2*time.Second {
+		t.Fatal("woke late")
+	}
+	if b, _, err := await(t, u, 64); err != nil || string(b) != "wake" {
+		t.Fatalf("got %q %v", b, err)
+	}
+}

@@ -227,13 +227,40 @@ func earliest(a, b time.Duration) time.Duration {
 	return a
 }
 
-// WaitFD is a file descriptor that polls readable when the stack may have
-// work: for a thread that sleeps instead of spinning.
-func (s *Stack) WaitFD() int {
-	if s.kern != nil {
-		return s.kern.epfd
+// ArmWait prepares a thread to sleep until the stack may have work, and
+// returns the fd to wait on (readable: poll the stack). Every ArmWait is
+// paired with a DisarmWait after the wait. In Kernel mode the fd is an
+// epoll set over the device, the netlink socket and the kernel twins; the
+// device joins it only while someone waits, because a socket in an epoll
+// set costs the kernel a callback on every frame.
+func (s *Stack) ArmWait() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kern == nil {
+		return s.dev.FD(), nil
 	}
-	return s.dev.FD()
+	k := s.kern
+	if k.armed == 0 && s.dev.FD() >= 0 {
+		fd := s.dev.FD()
+		if err := unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
+			return -1, fmt.Errorf("stack: arm wait: %w", err)
+		}
+	}
+	k.armed++
+	return k.epfd, nil
+}
+
+// DisarmWait ends a wait that ArmWait began.
+func (s *Stack) DisarmWait() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.kern
+	if k == nil || k.armed == 0 {
+		return
+	}
+	if k.armed--; k.armed == 0 && s.dev.FD() >= 0 {
+		unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, s.dev.FD(), nil)
+	}
 }
 
 // Close closes every socket and the stack's kernel resources; the device
