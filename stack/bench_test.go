@@ -39,7 +39,7 @@ func (d *nullDev) Free(ds []vi.Desc) {
 	}
 }
 func (d *nullDev) Bytes(x vi.Desc) []byte { return d.mem[x.Addr : x.Addr+uint64(x.Len)] }
-func (d *nullDev) FD() int               { return -1 }
+func (d *nullDev) FD() int                { return -1 }
 func (d *nullDev) Info() vi.Info {
 	return vi.Info{Name: "null", Ifindex: 1, MTU: 1500, HWAddr: [6]byte{2, 0, 0, 0, 0, 1}, FrameSize: 2048, Frames: 64}
 }
