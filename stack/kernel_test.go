@@ -386,3 +386,54 @@ func TestKernelModeWait(t *testing.T) {
 		t.Fatalf("got %q %v", b, err)
 	}
 }
+
+// TestOwnedAddress runs a stack on an address the kernel does not have:
+// the filter steers that address's ARP to the stack, which answers it
+// (arp/), learns the asker, and carries UDP both ways.
+func TestOwnedAddress(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	owned := netip.MustParseAddr("198.18.0.50")
+	var port *xsk.Port
+	var s *Stack
+	err := pair.B.Do(func() error {
+		var err error
+		if port, err = xsk.Open(xsk.Config{Interface: pair.B.Ifname, Frames: 1024, RingSize: 256}); err != nil {
+			return err
+		}
+		v, err := port.NewVI()
+		if err != nil {
+			return err
+		}
+		s, err = New(Config{Device: v, Addr: netip.PrefixFrom(owned, 24)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); port.Close() })
+	u, _ := s.NewUDP()
+	if err := u.Bind(netip.AddrPortFrom(owned, 9900)); err != nil {
+		t.Fatal(err)
+	}
+	a := kernelUDP(t, pair.A, 0)
+	a.WriteToUDP([]byte("who has .50?"), &net.UDPAddr{IP: owned.AsSlice(), Port: 9900})
+	b, from, err := await(t, u, 64)
+	if err != nil || string(b) != "who has .50?" {
+		t.Fatalf("got %q: %v", b, err)
+	}
+	if _, err := u.SendTo([]byte("I do"), from); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(s, func() bool { return s.Stats().TxUDP > 0 })
+	if msg, src := kernelRecv(t, a); msg != "I do" || src.IP.String() != owned.String() {
+		t.Fatalf("A got %q from %v", msg, src)
+	}
+	st := s.Stats()
+	if st.ARPIn == 0 || st.ARPOut == 0 {
+		t.Fatalf("the stack did not speak ARP: %+v", st)
+	}
+	out, _ := exec.Command("ip", "-n", pair.A.NS, "neigh", "show", owned.String()).CombinedOutput()
+	if !strings.Contains(string(out), net.HardwareAddr(s.mac[:]).String()) {
+		t.Fatalf("A's kernel did not learn .50 at B's MAC: %s", out)
+	}
+}

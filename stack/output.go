@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"net/netip"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +39,10 @@ func (s *Stack) sendUDP(u *UDPSocket, dst [4]byte, sport, dport uint16, payload 
 	}
 	d.Len = uint32(wire.BuildUDPFrame(b, &f, n))
 	if f.DstMAC != (wire.MAC{}) {
+		if dst[0]&0xf0 == 0xe0 && !u.mcastNoLoop && s.groups[dst] > 0 {
+			// IP_MULTICAST_LOOP: our own members hear it too.
+			s.deliverUDP(dst, dport, netip.AddrPortFrom(netip.AddrFrom4(s.addr), sport), payload)
+		}
 		return s.countUDP(s.transmit(d))
 	}
 	mac, res := s.res.lookup(r.nexthop, now)

@@ -135,6 +135,12 @@ func New(cfg Config) (*Stack, error) {
 	} else {
 		s.routes.setStatic(cfg.Addr, cfg.Gateway, s.info.Ifindex, s.info.MTU)
 		s.res = &ownResolver{s: s, cache: arp.New(s.addr, s.mac, cfg.ARP)}
+		// The address is the stack's alone: its ARP comes to the VI.
+		if st, ok := s.dev.(vi.ARPSteering); ok {
+			if err := st.SteerARP(cfg.Addr.Addr()); err != nil {
+				return nil, fmt.Errorf("stack: steer ARP for %v: %w", cfg.Addr.Addr(), err)
+			}
+		}
 	}
 	return s, nil
 }
@@ -282,6 +288,9 @@ func (s *Stack) Close() error {
 	s.closed = true
 	if s.kern != nil {
 		return s.kern.close()
+	}
+	if st, ok := s.dev.(vi.ARPSteering); ok {
+		st.UnsteerARP(s.cfg.Addr.Addr())
 	}
 	return nil
 }

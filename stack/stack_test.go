@@ -488,3 +488,32 @@ func BenchmarkUDPOverMemory(b *testing.B) {
 		}
 	}
 }
+
+func TestMulticastLoop(t *testing.T) {
+	n := newNet(t, memvi.Options{}, nil)
+	g := netip.MustParseAddr("239.9.9.9")
+	local := udpSock(t, n.a, 8100)
+	local.JoinGroup(g)
+	remote := udpSock(t, n.b, 8100)
+	remote.JoinGroup(g)
+	sender := udpSock(t, n.a, 0)
+	if _, err := sender.SendTo([]byte("loop"), netip.AddrPortFrom(g, 8100)); err != nil {
+		t.Fatal(err)
+	}
+	n.settle(time.Millisecond)
+	if m, from := recv(t, local); m != "loop" || from != netip.AddrPortFrom(addrA.Addr(), sender.LocalAddr().Port()) {
+		t.Fatalf("looped: %q from %v", m, from)
+	}
+	if m, _ := recv(t, remote); m != "loop" {
+		t.Fatalf("remote member: %q", m)
+	}
+	sender.SetMulticastLoop(false)
+	sender.SendTo([]byte("out only"), netip.AddrPortFrom(g, 8100))
+	n.settle(time.Millisecond)
+	if local.Readable() {
+		t.Fatal("looped with IP_MULTICAST_LOOP off")
+	}
+	if m, _ := recv(t, remote); m != "out only" {
+		t.Fatalf("remote member: %q", m)
+	}
+}

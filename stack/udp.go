@@ -25,6 +25,7 @@ type UDPSocket struct {
 	groups                          []netip.Addr
 	reuseAddr, reusePort, broadcast bool
 	ttl, tos, mcastTTL              uint8
+	mcastNoLoop                     bool
 }
 
 // portSockets are the sockets bound to one port.
@@ -66,6 +67,10 @@ func (u *UDPSocket) SetBroadcast(on bool) { u.s.mu.Lock(); u.broadcast = on; u.s
 func (u *UDPSocket) SetTTL(v uint8)          { u.s.mu.Lock(); u.ttl = v; u.s.mu.Unlock() }
 func (u *UDPSocket) SetTOS(v uint8)          { u.s.mu.Lock(); u.tos = v; u.s.mu.Unlock() }
 func (u *UDPSocket) SetMulticastTTL(v uint8) { u.s.mu.Lock(); u.mcastTTL = v; u.s.mu.Unlock() }
+
+// SetMulticastLoop is IP_MULTICAST_LOOP (on by default, as in Linux): a
+// datagram to a group is also delivered to the stack's own members of it.
+func (u *UDPSocket) SetMulticastLoop(on bool) { u.s.mu.Lock(); u.mcastNoLoop = !on; u.s.mu.Unlock() }
 
 // SetRcvBuf is SO_RCVBUF: Linux doubles the value asked for to leave room
 // for its bookkeeping, and RcvBuf reports the doubled value.

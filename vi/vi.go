@@ -136,3 +136,11 @@ type Steering interface {
 	Steer(Flow) error
 	Unsteer(Flow) error
 }
+
+// ARPSteering is offered by a device that can steer the ARP of an address
+// to the VI: for a stack that owns the address alone, the kernel not being
+// configured with it.
+type ARPSteering interface {
+	SteerARP(netip.Addr) error
+	UnsteerARP(netip.Addr) error
+}

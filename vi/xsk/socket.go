@@ -2,6 +2,7 @@ package xsk
 
 import (
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 	"unsafe"
 
@@ -285,3 +286,11 @@ func (v *VI) Steer(f vi.Flow) error {
 func (v *VI) Unsteer(f vi.Flow) error {
 	return v.owner.Remove(xdp.Filter{Proto: xdp.Proto(f.Proto), Local: f.Local, Remote: f.Remote})
 }
+
+var _ vi.ARPSteering = (*VI)(nil)
+
+// SteerARP steers ARP whose target is addr to this VI (vi.ARPSteering).
+func (v *VI) SteerARP(addr netip.Addr) error { return v.owner.AddARP(addr) }
+
+// UnsteerARP gives addr's ARP back to the kernel (vi.ARPSteering).
+func (v *VI) UnsteerARP(addr netip.Addr) error { return v.owner.RemoveARP(addr) }
