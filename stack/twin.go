@@ -104,7 +104,7 @@ func (k *kernel) drainTwin(u *UDPSocket) {
 			if !u.q.Push(k.buf[:n], netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))) {
 				k.s.drop(DropUDPRcvBuf)
 			} else {
-				k.s.stats.RxUDP++
+				k.s.stats.RxKernel++
 			}
 		}
 	}
