@@ -48,7 +48,8 @@ func (d Drop) String() string {
 // Stats are a stack's counters.
 type Stats struct {
 	RxFrames uint64
-	RxUDP    uint64 // datagrams delivered to sockets
+	RxUDP    uint64 // datagrams from the device delivered to sockets
+	RxKernel uint64 // datagrams kernel twins received (fragments, loopback, other interfaces)
 	TxUDP    uint64 // datagrams sent through the device
 	TxKernel uint64 // datagrams handed to kernel twins (other routes, over the MTU)
 	ARPIn    uint64
