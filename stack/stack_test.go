@@ -517,3 +517,18 @@ func TestMulticastLoop(t *testing.T) {
 		t.Fatalf("remote member: %q", m)
 	}
 }
+
+func TestSendToSelf(t *testing.T) {
+	n := newNet(t, memvi.Options{}, nil)
+	a := udpSock(t, n.a, 8200)
+	b := udpSock(t, n.a, 0)
+	if _, err := b.SendTo([]byte("me"), netip.AddrPortFrom(addrA.Addr(), 8200)); err != nil {
+		t.Fatal(err)
+	}
+	if m, from := recv(t, a); m != "me" || from.Port() != b.LocalAddr().Port() {
+		t.Fatalf("got %q from %v", m, from)
+	}
+	if n.a.Stats().TxUDP != 0 {
+		t.Fatal("a datagram to ourselves went out on the wire")
+	}
+}

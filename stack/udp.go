@@ -285,6 +285,13 @@ func (u *UDPSocket) SendTo(b []byte, to netip.AddrPort) (int, error) {
 	if s.kern != nil {
 		mtu = s.kern.pathMTU(dst, mtu)
 	}
+	if dst == s.addr && u.twin < 0 {
+		// To ourselves with no kernel to loop it: deliver it here.
+		if k, full := s.deliverUDP(dst, to.Port(), netip.AddrPortFrom(netip.AddrFrom4(s.addr), u.local.Port()), b); k == 0 && full {
+			s.drop(DropUDPRcvBuf)
+		}
+		return len(b), nil
+	}
 	if !r.ours || dst == s.addr || 28+len(b) > mtu {
 		if u.twin < 0 {
 			if !r.ours {
