@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -38,6 +39,14 @@ type kernel struct {
 	buf     []byte
 	evs     [32]unix.EpollEvent
 	armed   int // threads waiting with the device's fd in the set
+
+	// The watcher blocks in epoll_wait on the kernel's side so that a
+	// spinning thread does not make that system call: it raises ready,
+	// and waits on rearm until the stack has handled what was there.
+	ready   atomic.Bool
+	rearm   chan struct{}
+	stopfd  int // an eventfd in the set that ends the watcher
+	stopped chan struct{}
 	seq     uint32
 }
 
@@ -51,13 +60,15 @@ func (n neighbour) valid() bool {
 	return n.state&(unix.NUD_PERMANENT|unix.NUD_NOARP|unix.NUD_REACHABLE|unix.NUD_PROBE|unix.NUD_STALE|unix.NUD_DELAY) != 0
 }
 
-// kernelCheckEvery is how often Poll looks at the kernel's side (twins,
-// netlink): a system call, so not on every poll of a spinning thread.
-const kernelCheckEvery = 50 * time.Microsecond
+// kernelCheckEvery is how often the stack looks at the kernel's side
+// (twins, netlink) when the watcher has not said anything is there: a
+// safety net, since the look is a system call.
+const kernelCheckEvery = 10 * time.Millisecond
 
 func newKernel(s *Stack) (_ *kernel, err error) {
-	k := &kernel{s: s, nl: -1, epfd: -1, neigh: map[[4]byte]neighbour{}, asked: map[[4]byte]time.Duration{},
-		twins: map[int]*UDPSocket{}, pmtu: map[[4]byte]int{}, buf: make([]byte, 1<<16)}
+	k := &kernel{s: s, nl: -1, epfd: -1, stopfd: -1, neigh: map[[4]byte]neighbour{}, asked: map[[4]byte]time.Duration{},
+		twins: map[int]*UDPSocket{}, pmtu: map[[4]byte]int{}, buf: make([]byte, 1<<16),
+		rearm: make(chan struct{}, 1), stopped: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			k.close()
@@ -83,6 +94,12 @@ func newKernel(s *Stack) (_ *kernel, err error) {
 	if err = unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, k.nl, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(k.nl)}); err != nil {
 		return nil, fmt.Errorf("kernel mode: watch netlink: %w", err)
 	}
+	if k.stopfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("kernel mode: eventfd: %w", err)
+	}
+	if err = unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, k.stopfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(k.stopfd)}); err != nil {
+		return nil, fmt.Errorf("kernel mode: watch eventfd: %w", err)
+	}
 	// Dump after subscribing, so no change falls between the two.
 	if err = k.loadRoutes(); err != nil {
 		return nil, err
@@ -90,10 +107,39 @@ func newKernel(s *Stack) (_ *kernel, err error) {
 	if err = k.loadNeighbours(); err != nil {
 		return nil, err
 	}
+	go k.watch()
 	return k, nil
 }
 
+// watch waits for the kernel's side to have something, raises ready, and
+// waits for the stack to handle it before it waits again (the set is
+// level-triggered).
+func (k *kernel) watch() {
+	defer close(k.stopped)
+	var evs [1]unix.EpollEvent
+	for {
+		n, err := unix.EpollWait(k.epfd, evs[:], -1)
+		if err == unix.EINTR || n == 0 {
+			continue
+		}
+		if err != nil || int(evs[0].Fd) == k.stopfd {
+			return
+		}
+		k.ready.Store(true)
+		if _, ok := <-k.rearm; !ok {
+			return
+		}
+	}
+}
+
 func (k *kernel) close() error {
+	if k.stopfd >= 0 {
+		one := [8]byte{1}
+		unix.Write(k.stopfd, one[:])
+		close(k.rearm)
+		<-k.stopped
+		unix.Close(k.stopfd)
+	}
 	for fd := range k.twins {
 		unix.Close(fd)
 	}
@@ -295,13 +341,22 @@ func (k *kernel) ask(ip [4]byte, now, every time.Duration) {
 
 func (k *kernel) input(b []byte, now time.Duration) { k.s.drop(DropARPNotOwned) }
 
-// poll looks at the kernel's side at most every kernelCheckEvery.
+// poll looks at the kernel's side when the watcher says something is
+// there, and every kernelCheckEvery regardless.
 func (k *kernel) poll(now time.Duration) time.Duration {
-	if now-k.checked < kernelCheckEvery {
+	signalled := k.ready.Load()
+	if !signalled && now-k.checked < kernelCheckEvery {
 		return 0
 	}
 	k.checked = now
 	n, err := unix.EpollWait(k.epfd, k.evs[:], 0)
+	if signalled {
+		k.ready.Store(false)
+		select {
+		case k.rearm <- struct{}{}:
+		default:
+		}
+	}
 	if err != nil {
 		return 0
 	}
