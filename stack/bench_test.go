@@ -56,7 +56,7 @@ func BenchmarkSendTo(b *testing.B) {
 	peer := addrB.Addr().As4()
 	reply := make([]byte, wire.ARPLen)
 	wire.ARP(reply).Build(wire.ARPReply, wire.MAC{2, 0, 0, 0, 0, 2}, peer, s.mac, s.addr)
-	s.res.lookup(peer, 0)
+	s.res.lookup(peer)
 	s.res.input(reply, 0)
 	u, _ := s.NewUDP()
 	u.Connect(netip.AddrPortFrom(addrB.Addr(), 7000))

@@ -304,17 +304,17 @@ func (k *kernel) neighbourMsg(m syscall.NetlinkMessage) {
 
 // lookup is the resolver's: the kernel's entry if it is valid; otherwise
 // ask the kernel to resolve (at most once a second per address).
-func (k *kernel) lookup(ip [4]byte, now time.Duration) (wire.MAC, resolution) {
+func (k *kernel) lookup(ip [4]byte) (wire.MAC, resolution) {
 	n, ok := k.neigh[ip]
 	if ok && n.valid() {
 		// Our traffic does not confirm the kernel's entry; when it went
 		// stale, have the kernel probe it again.
 		if n.state&unix.NUD_STALE != 0 {
-			k.ask(ip, now, 5*time.Second)
+			k.ask(ip, k.s.cfg.Now(), 5*time.Second)
 		}
 		return n.mac, resolved
 	}
-	k.ask(ip, now, time.Second)
+	k.ask(ip, k.s.cfg.Now(), time.Second)
 	return wire.MAC{}, resolving
 }
 

@@ -23,7 +23,8 @@ const (
 // its address, the kernel's neighbour table otherwise. It calls
 // s.hopResolved and s.failHop as answers come and go.
 type resolver interface {
-	lookup(ip [4]byte, now time.Duration) (wire.MAC, resolution)
+	// lookup reads the clock itself, and only where it needs to.
+	lookup(ip [4]byte) (wire.MAC, resolution)
 	input(arpPacket []byte, now time.Duration)
 	poll(now time.Duration) time.Duration
 }
@@ -107,8 +108,8 @@ type ownResolver struct {
 	cache *arp.Cache
 }
 
-func (r *ownResolver) lookup(ip [4]byte, now time.Duration) (wire.MAC, resolution) {
-	mac, res := r.cache.Lookup(ip, now)
+func (r *ownResolver) lookup(ip [4]byte) (wire.MAC, resolution) {
+	mac, res := r.cache.Lookup(ip, r.s.cfg.Now())
 	switch res {
 	case arp.Use:
 		return mac, resolved

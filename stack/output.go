@@ -2,7 +2,6 @@ package stack
 
 import (
 	"net/netip"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -13,11 +12,7 @@ import (
 // sendUDP builds a datagram from src to dst in a frame and sends it, or
 // queues it while its next hop resolves. It returns an errno for the
 // caller's socket call.
-func (s *Stack) sendUDP(u *UDPSocket, dst [4]byte, sport, dport uint16, payload []byte, now time.Duration) error {
-	r, ok := s.routes.lookup(dst)
-	if !ok {
-		return unix.ENETUNREACH
-	}
+func (s *Stack) sendUDP(u *UDPSocket, r hop, dst [4]byte, sport, dport uint16, payload []byte) error {
 	if s.dev.Alloc(s.one[:]) != 1 {
 		s.drop(DropNoFrame)
 		return unix.ENOBUFS
@@ -45,13 +40,13 @@ func (s *Stack) sendUDP(u *UDPSocket, dst [4]byte, sport, dport uint16, payload 
 		}
 		return s.countUDP(s.transmit(d))
 	}
-	mac, res := s.res.lookup(r.nexthop, now)
+	mac, res := s.res.lookup(r.nexthop)
 	switch res {
 	case resolved:
 		wire.Ethernet(b).SetDst(mac)
 		return s.countUDP(s.transmit(d))
 	case resolving:
-		return s.queuePending(r.nexthop, d, u, now)
+		return s.queuePending(r.nexthop, d, u, s.cfg.Now())
 	}
 	s.dev.Free(s.one[:])
 	return unix.EHOSTUNREACH

@@ -301,7 +301,7 @@ func (u *UDPSocket) SendTo(b []byte, to netip.AddrPort) (int, error) {
 		}
 		return s.kern.sendTwin(u, b, to)
 	}
-	if err := s.sendUDP(u, dst, u.local.Port(), to.Port(), b, s.cfg.Now()); err != nil {
+	if err := s.sendUDP(u, r, dst, u.local.Port(), to.Port(), b); err != nil {
 		return 0, err
 	}
 	return len(b), nil
