@@ -232,26 +232,10 @@ func parseRoute(m syscall.NetlinkMessage) (route, bool) {
 		case unix.RTA_TABLE:
 			table = binary.NativeEndian.Uint32(a.Value)
 		case unix.RTA_METRICS:
-			r.mtu = int(nestedU32(a.Value, unix.RTAX_MTU))
+			r.mtu = int(vi.AttrU32(a.Value, unix.RTAX_MTU))
 		}
 	}
 	return r, table == unix.RT_TABLE_MAIN
-}
-
-// nestedU32 finds a u32 attribute in a nested attribute list.
-func nestedU32(b []byte, typ uint16) uint32 {
-	for len(b) >= unix.SizeofRtAttr {
-		l := int(binary.NativeEndian.Uint16(b[0:2]))
-		t := binary.NativeEndian.Uint16(b[2:4]) & 0x3fff
-		if l < unix.SizeofRtAttr || l > len(b) {
-			return 0
-		}
-		if t == typ && l >= unix.SizeofRtAttr+4 {
-			return binary.NativeEndian.Uint32(b[unix.SizeofRtAttr:])
-		}
-		b = b[(l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1):]
-	}
-	return 0
 }
 
 // neighbourMsg applies an RTM_NEWNEIGH or RTM_DELNEIGH of the interface.
@@ -266,21 +250,15 @@ func (k *kernel) neighbourMsg(m syscall.NetlinkMessage) {
 	var ip [4]byte
 	var mac wire.MAC
 	hasDst, hasMAC := false, false
-	for b := m.Data[unix.SizeofNdMsg:]; len(b) >= unix.SizeofRtAttr; {
-		l := int(binary.NativeEndian.Uint16(b[0:2]))
-		t := binary.NativeEndian.Uint16(b[2:4])
-		if l < unix.SizeofRtAttr || l > len(b) {
-			break
-		}
-		v := b[unix.SizeofRtAttr:l]
+	vi.WalkAttrs(m.Data[unix.SizeofNdMsg:], func(t uint16, v []byte) bool {
 		switch {
 		case t == unix.NDA_DST && len(v) == 4:
 			ip, hasDst = [4]byte(v), true
 		case t == unix.NDA_LLADDR && len(v) == 6:
 			mac, hasMAC = wire.MAC(v), true
 		}
-		b = b[(l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1):]
-	}
+		return true
+	})
 	if !hasDst {
 		return
 	}

@@ -57,13 +57,21 @@ func (s *Stack) queuePending(hop [4]byte, d vi.Desc, u *UDPSocket, now time.Dura
 	return nil
 }
 
+// takePending removes and returns what waits for hop, if anything.
+func (s *Stack) takePending(hop [4]byte) *pendingHop {
+	p := s.pending[hop]
+	if p != nil {
+		delete(s.pending, hop)
+	}
+	return p
+}
+
 // hopResolved sends what waited for hop.
 func (s *Stack) hopResolved(hop [4]byte, mac wire.MAC) {
-	p := s.pending[hop]
+	p := s.takePending(hop)
 	if p == nil {
 		return
 	}
-	delete(s.pending, hop)
 	for _, d := range p.frames {
 		wire.Ethernet(s.dev.Bytes(d)).SetDst(mac)
 		s.countUDP(s.transmit(d))
@@ -73,11 +81,10 @@ func (s *Stack) hopResolved(hop [4]byte, mac wire.MAC) {
 // failHop drops what waited for hop; the sockets that sent it learn of it
 // as Linux reports a failed resolution: an asynchronous error.
 func (s *Stack) failHop(hop [4]byte, errno unix.Errno) {
-	p := s.pending[hop]
+	p := s.takePending(hop)
 	if p == nil {
 		return
 	}
-	delete(s.pending, hop)
 	for i, d := range p.frames {
 		s.one[0] = d
 		s.dev.Free(s.one[:])

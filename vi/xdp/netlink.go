@@ -6,6 +6,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/vi"
 )
 
 // attachedProgID returns the ID of the XDP program attached to interface
@@ -36,26 +38,10 @@ func attachedProgID(ifindex int) (uint32, error) {
 		}
 		for _, a := range attrs {
 			if a.Attr.Type&0x3fff == unix.IFLA_XDP {
-				return nestedU32(a.Value, unix.IFLA_XDP_PROG_ID), nil
+				return vi.AttrU32(a.Value, unix.IFLA_XDP_PROG_ID), nil
 			}
 		}
 		return 0, nil
 	}
 	return 0, fmt.Errorf("interface %d: %w", ifindex, unix.ENODEV)
-}
-
-// nestedU32 finds a u32 attribute of type typ in a nested attribute list.
-func nestedU32(b []byte, typ uint16) uint32 {
-	for len(b) >= unix.SizeofRtAttr {
-		l := int(binary.NativeEndian.Uint16(b[0:2]))
-		t := binary.NativeEndian.Uint16(b[2:4]) & 0x3fff
-		if l < unix.SizeofRtAttr || l > len(b) {
-			return 0
-		}
-		if t == typ && l >= unix.SizeofRtAttr+4 {
-			return binary.NativeEndian.Uint32(b[unix.SizeofRtAttr:])
-		}
-		b = b[(l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1):]
-	}
-	return 0
 }
