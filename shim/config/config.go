@@ -27,6 +27,9 @@ type Config struct {
 	RingSize   int      // ACCEL_RING_SIZE
 	XDPMode    string   // ACCEL_XDP_MODE: auto, native or generic
 	BindMode   string   // ACCEL_BIND_MODE: auto, copy or zerocopy
+	UDP        bool     // ACCEL_UDP: accelerate UDP
+	TCP        bool     // ACCEL_TCP: accelerate TCP
+	Rules      []Rule   // ACCEL_RULES: which flows, first match wins
 }
 
 // Kind is a variable's type.
@@ -38,6 +41,7 @@ const (
 	String Kind = "string"
 	Enum   Kind = "enum"
 	List   Kind = "list"
+	Rules  Kind = "rules"
 )
 
 // Var is one variable of the registry.
@@ -63,6 +67,8 @@ func (v *Var) Accepts() string {
 		return "one of " + strings.Join(v.Choices, ", ")
 	case List:
 		return "a comma-separated list of names"
+	case Rules:
+		return "rules ACTION ROLE LOCAL [REMOTE] separated by ;"
 	}
 	return "any text"
 }
@@ -78,6 +84,33 @@ func intVar(name, def string, lo, hi int, doc string, field func(*Config) *int) 
 		return nil
 	}
 	return v
+}
+
+func boolVar(name, def, doc string, field func(*Config) *bool) Var {
+	v := Var{Name: name, Kind: Bool, Default: def, Doc: doc}
+	v.set = func(c *Config, s string) error {
+		switch strings.TrimSpace(s) {
+		case "1":
+			*field(c) = true
+		case "0":
+			*field(c) = false
+		default:
+			return errors.New("want " + v.Accepts())
+		}
+		return nil
+	}
+	return v
+}
+
+func rulesVar(name, def, doc string, field func(*Config) *[]Rule) Var {
+	return Var{Name: name, Kind: Rules, Default: def, Doc: doc, set: func(c *Config, s string) error {
+		r, err := ParseRules(s)
+		if err != nil {
+			return err
+		}
+		*field(c) = r
+		return nil
+	}}
 }
 
 func enumVar(name, def string, choices []string, doc string, field func(*Config) *string) Var {
@@ -134,6 +167,10 @@ var Registry = []Var{
 		func(c *Config) *string { return &c.XDPMode }),
 	enumVar("ACCEL_BIND_MODE", "auto", []string{"auto", "copy", "zerocopy"},
 		"AF_XDP copy or zero-copy; auto lets the driver choose", func(c *Config) *string { return &c.BindMode }),
+	boolVar("ACCEL_UDP", "1", "accelerate UDP sockets", func(c *Config) *bool { return &c.UDP }),
+	boolVar("ACCEL_TCP", "1", "accelerate TCP sockets", func(c *Config) *bool { return &c.TCP }),
+	rulesVar("ACCEL_RULES", DefaultRules, "which flows to accelerate: ordered rules, first match wins, none matching: accelerate (see shim/config/rules.go)",
+		func(c *Config) *[]Rule { return &c.Rules }),
 }
 
 func enumIntVar(name, def string, choices []int, doc string, field func(*Config) *int) Var {

@@ -1,0 +1,123 @@
+package decide
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/shim/config"
+	"github.com/accelnet/accel/tests/netns"
+)
+
+type fakeRouter struct{}
+
+func (fakeRouter) LocalInterface(a netip.Addr) (string, error) {
+	switch a.String() {
+	case "198.18.0.2":
+		return "eth0", nil
+	case "10.0.0.2":
+		return "eth1", nil
+	}
+	return "", errNoInterface
+}
+
+func (fakeRouter) RouteInterface(dst netip.Addr) (string, error) {
+	switch {
+	case netip.MustParsePrefix("198.18.0.0/16").Contains(dst):
+		return "eth0", nil
+	case netip.MustParsePrefix("10.0.0.0/8").Contains(dst):
+		return "eth1", nil
+	}
+	return "", errors.New("network is unreachable")
+}
+
+func ap(s string) netip.AddrPort {
+	if s == "" {
+		return netip.AddrPort{}
+	}
+	return netip.MustParseAddrPort(s)
+}
+
+func TestDecide(t *testing.T) {
+	cfg, _, err := config.Parse([]string{"ACCEL_INTERFACES=eth0", "ACCEL_RULES=kernel udp-recv *:53; accel udp-send *:* 198.18.9.9:*; kernel udp-send *:* 198.18.9.0/24:*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := New(cfg, fakeRouter{})
+	cases := []struct {
+		role          config.Role
+		local, remote string
+		accel         bool
+		why           string
+	}{
+		{config.UDPRecv, "0.0.0.0:9000", "", true, "bound to any address through eth0"},
+		{config.UDPRecv, "198.18.0.2:9000", "", true, "bound through eth0"},
+		{config.UDPRecv, "10.0.0.2:9000", "", false, "interface eth1 is not in ACCEL_INTERFACES"},
+		{config.UDPRecv, "127.0.0.1:9000", "", false, "bound to loopback"},
+		{config.UDPRecv, "0.0.0.0:53", "", false, `ACCEL_RULES: "kernel udp-recv *:53"`},
+		{config.UDPSend, "0.0.0.0:4000", "198.18.0.1:9000", true, "routed through eth0"},
+		{config.UDPSend, "0.0.0.0:4000", "198.18.9.9:9000", true, `(ACCEL_RULES: "accel udp-send *:* 198.18.9.9:*")`},
+		{config.UDPSend, "0.0.0.0:4000", "198.18.9.8:9000", false, `ACCEL_RULES: "kernel udp-send *:* 198.18.9.0/24:*"`},
+		{config.UDPSend, "0.0.0.0:4000", "8.8.8.8:53", false, "no route to 8.8.8.8"},
+		{config.UDPSend, "0.0.0.0:4000", "127.0.0.1:53", false, "the peer is on loopback"},
+		{config.TCPClient, "0.0.0.0:4000", "[::1]:80", false, "not IPv4"},
+	}
+	for _, c := range cases {
+		got := d.Decide(c.role, ap(c.local), ap(c.remote))
+		if got.Accelerate != c.accel || !strings.Contains(got.Reason, c.why) {
+			t.Errorf("%v %s → %s: %+v, want accelerate=%v because %q", c.role, c.local, c.remote, got, c.accel, c.why)
+		}
+	}
+}
+
+func TestDecideSwitches(t *testing.T) {
+	for env, want := range map[string]string{
+		"ACCEL_UDP=0":              "ACCEL_UDP=0",
+		"ACCEL_INTERFACES=":        "ACCEL_INTERFACES is empty",
+		"ACCEL_RULES=kernel * *:*": `ACCEL_RULES: "kernel * *:*"`,
+	} {
+		base := []string{"ACCEL_INTERFACES=eth0", env}
+		cfg, _, err := config.Parse(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := New(cfg, fakeRouter{}).Decide(config.UDPRecv, ap("0.0.0.0:9000"), netip.AddrPort{})
+		if got.Accelerate || !strings.Contains(got.Reason, want) {
+			t.Errorf("%s: %+v, want kernel because %q", env, got, want)
+		}
+	}
+	cfg, _, _ := config.Parse([]string{"ACCEL_INTERFACES=eth0", "ACCEL_TCP=0"})
+	if got := New(cfg, fakeRouter{}).Decide(config.TCPClient, ap("0.0.0.0:1"), ap("198.18.0.1:80")); got.Accelerate {
+		t.Errorf("TCP off: %+v", got)
+	}
+}
+
+// TestKernelRouter asks a real kernel, in a test host's namespace.
+func TestKernelRouter(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	err := pair.A.Do(func() error {
+		var k Kernel
+		if name, err := k.RouteInterface(pair.B.Addr); err != nil || name != pair.A.Ifname {
+			t.Errorf("route to B: %q %v, want %s", name, err, pair.A.Ifname)
+		}
+		if name, err := k.RouteInterface(netip.MustParseAddr("127.0.0.1")); err != nil || name != "lo" {
+			t.Errorf("route to loopback: %q %v", name, err)
+		}
+		if _, err := k.RouteInterface(netip.MustParseAddr("203.0.113.1")); !errors.Is(err, unix.ENETUNREACH) {
+			t.Errorf("route to nowhere: %v, want ENETUNREACH", err)
+		}
+		if name, err := k.LocalInterface(pair.A.Addr); err != nil || name != pair.A.Ifname {
+			t.Errorf("local %v: %q %v", pair.A.Addr, name, err)
+		}
+		if _, err := k.LocalInterface(pair.B.Addr); err == nil {
+			t.Error("found B's address on A")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
