@@ -42,7 +42,7 @@ vet:
 # FUZZSCALE multiplies the counts for a longer run.
 FUZZSCALE ?= 1
 FUZZ      := stack/wire:FuzzParse:200000 stack/wire:FuzzEthernet:200000 stack/wire:FuzzIPv4:200000 \
-             stack/wire:FuzzUDP:200000 stack/wire:FuzzARP:200000 stack/wire:FuzzICMP:200000 \
+             stack/wire:FuzzUDP:200000 stack/wire:FuzzARP:200000 stack/wire:FuzzICMP:200000 stack/wire:FuzzTCP:200000 \
              stack:FuzzInput:100000
 
 test: deps vet build
