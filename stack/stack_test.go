@@ -450,6 +450,9 @@ func TestFaultyLink(t *testing.T) {
 }
 
 func TestSteadyStateAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation allocates")
+	}
 	n := newNet(t, memvi.Options{}, nil)
 	server := udpSock(t, n.b, 7000)
 	client := udpSock(t, n.a, 0)
@@ -530,5 +533,64 @@ func TestSendToSelf(t *testing.T) {
 	}
 	if n.a.Stats().TxUDP != 0 {
 		t.Fatal("a datagram to ourselves went out on the wire")
+	}
+}
+
+// TestConcurrentUse shares two stacks among goroutines, as application
+// threads share a stack: senders on two sockets, a receiver, and a poller.
+// Run with -race.
+func TestConcurrentUse(t *testing.T) {
+	n := newNet(t, memvi.Options{Frames: 1024}, nil)
+	server := udpSock(t, n.b, 7000)
+	server.SetRcvBuf(1 << 20)
+	to := netip.AddrPortFrom(addrB.Addr(), 7000)
+	c1, c2 := udpSock(t, n.a, 0), udpSock(t, n.a, 0)
+	c1.SendTo([]byte("warm"), to) // resolve first
+	for i := 0; i < 100 && server.Pending() == 0; i++ {
+		n.a.Poll()
+		n.b.Poll()
+		time.Sleep(time.Millisecond)
+	}
+	server.RecvFrom(make([]byte, 8), false, false)
+	const per = 300
+	done := make(chan bool)
+	for _, c := range []*UDPSocket{c1, c2} {
+		go func() {
+			for range per {
+				for {
+					if _, err := c.SendTo([]byte("x"), to); err != unix.ENOBUFS {
+						break
+					}
+					time.Sleep(10 * time.Microsecond)
+				}
+			}
+			done <- true
+		}()
+	}
+	stop := make(chan bool)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- true
+				return
+			default:
+				n.a.Poll()
+			}
+		}
+	}()
+	got := 0
+	buf := make([]byte, 8)
+	for end := time.Now().Add(10 * time.Second); got < 2*per && time.Now().Before(end); {
+		if _, _, err := server.RecvFrom(buf, false, false); err == nil {
+			got++
+		}
+	}
+	<-done
+	<-done
+	close(stop)
+	<-done
+	if got != 2*per {
+		t.Fatalf("received %d of %d", got, 2*per)
 	}
 }

@@ -186,6 +186,9 @@ func TestPcap(t *testing.T) {
 }
 
 func TestNoAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation allocates")
+	}
 	a, b, _ := pair(t, Options{})
 	ds := make([]vi.Desc, 4)
 	allocs := testing.AllocsPerRun(100, func() {

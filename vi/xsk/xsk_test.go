@@ -466,3 +466,78 @@ func netInterface(name string) (int, error) {
 	}
 	return ifc.Index, nil
 }
+
+// TestSharedUMEMConcurrent drives two VIs of one port from two goroutines,
+// as two threads with their own stacks do: each receives its flow and
+// sends, through the shared pool, fill and completion rings. Run with -race.
+func TestSharedUMEMConcurrent(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	p, v1 := openVI(t, pair.B)
+	v2, err := p.NewVI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vis := []*xsk.VI{v1, v2}
+	for i, v := range vis {
+		if err := v.AddFilter(xdp.Filter{Proto: xdp.UDP, Local: netip.AddrPortFrom(pair.B.Addr, uint16(9500+i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := listenUDP(t, pair.A, 7000)
+	const per = 200
+	// Read the answers as they come: a kernel socket's buffer holds
+	// only a few hundred small datagrams.
+	acked := make(chan int)
+	go func() {
+		n := 0
+		buf := make([]byte, 64)
+		a.SetReadDeadline(time.Now().Add(8 * time.Second))
+		for n < 2*per {
+			if _, _, err := a.ReadFromUDP(buf); err != nil {
+				break
+			}
+			n++
+		}
+		acked <- n
+	}()
+	counts := make(chan int, 2)
+	for i, v := range vis {
+		go func() {
+			got := 0
+			ds := make([]vi.Desc, 16)
+			for end := time.Now().Add(5 * time.Second); got < per && time.Now().Before(end); {
+				n := v.Recv(ds)
+				for _, d := range ds[:n] {
+					if port, _, ok := parseUDP(v.Bytes(d)); ok && port == uint16(9500+i) {
+						got++
+					}
+				}
+				v.Free(ds[:n])
+				// Each received frame is answered from a fresh frame.
+				for range n {
+					f := buildUDP(t, v, pair.B, pair.A, uint16(9500+i), 7000, "ack")
+					if k, _ := v.Send([]vi.Desc{f}); k != 1 {
+						v.Free([]vi.Desc{f})
+					}
+				}
+			}
+			counts <- got
+		}()
+	}
+	go func() {
+		for i := range per {
+			for port := 9500; port <= 9501; port++ {
+				a.WriteToUDP([]byte(strconv.Itoa(i)), &net.UDPAddr{IP: pair.B.Addr.AsSlice(), Port: port})
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	for range 2 {
+		if got := <-counts; got != per {
+			t.Fatalf("a VI received %d of %d", got, per)
+		}
+	}
+	if acks := <-acked; acks != 2*per {
+		t.Fatalf("%d of %d answers arrived", acks, 2*per)
+	}
+}

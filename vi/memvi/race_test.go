@@ -1,0 +1,5 @@
+//go:build race
+
+package memvi
+
+const raceEnabled = true
