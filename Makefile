@@ -47,6 +47,7 @@ FUZZ      := stack/wire:FuzzParse:200000 stack/wire:FuzzEthernet:200000 stack/wi
 
 test: deps vet build
 	$(GO) test $(GOFLAGS) -count=1 -timeout 20m ./...
+	$(GO) test $(GOFLAGS) -race -count=1 -timeout 10m ./stack/... ./vi/... ./udp/... ./tests/...
 	@for f in $(FUZZ); do \
 		pkg=$${f%%:*}; rest=$${f#*:}; target=$${rest%%:*}; n=$$(( $${rest#*:} * $(FUZZSCALE) )); \
 		echo "fuzz $$target, $$n executions"; \
