@@ -61,6 +61,10 @@ type VI struct {
 	held   *inflight  // a frame held back for reordering, on its way out
 	stats  vi.Stats
 	closed bool
+	// signalled: the eventfd holds a count. It is written when the wire
+	// goes from empty to not, and read when Recv empties it, so a burst
+	// costs two system calls, not two a frame.
+	signalled bool
 }
 
 type inflight struct {
@@ -142,8 +146,12 @@ func (v *VI) Recv(ds []vi.Desc) int {
 		rest := copy(v.wire, v.wire[n:])
 		v.wire = v.wire[:rest]
 	}
+	clear := v.signalled && len(v.wire) == 0
+	if clear {
+		v.signalled = false
+	}
 	v.mu.Unlock()
-	if n > 0 {
+	if clear {
 		var buf [8]byte
 		unix.Read(v.efd, buf[:])
 	}
@@ -270,9 +278,13 @@ func (v *VI) enqueue(f inflight) {
 	v.wire = append(v.wire, inflight{})
 	copy(v.wire[i+1:], v.wire[i:])
 	v.wire[i] = f
+	signal := !v.signalled
+	v.signalled = true
 	v.mu.Unlock()
-	one := [8]byte{1}
-	unix.Write(v.efd, one[:])
+	if signal {
+		one := [8]byte{1}
+		unix.Write(v.efd, one[:])
+	}
 }
 
 // NextDue is when the earliest frame on its way to this VI is due, and

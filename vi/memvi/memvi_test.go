@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/accelnet/accel/vi"
 )
 
@@ -201,5 +203,31 @@ func TestNoAllocations(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per round", allocs)
+	}
+}
+
+// TestReadiness: the eventfd is readable exactly while frames wait.
+func TestReadiness(t *testing.T) {
+	a, b, _ := pair(t, Options{})
+	readable := func() bool {
+		pfd := []unix.PollFd{{Fd: int32(b.FD()), Events: unix.POLLIN}}
+		n, _ := unix.Poll(pfd, 0)
+		return n == 1
+	}
+	if readable() {
+		t.Fatal("readable with nothing sent")
+	}
+	send(t, a, 0, 3)
+	if !readable() {
+		t.Fatal("not readable with frames waiting")
+	}
+	ds := make([]vi.Desc, 2)
+	b.Free(ds[:b.Recv(ds)])
+	if !readable() {
+		t.Fatal("not readable with a frame still waiting")
+	}
+	b.Free(ds[:b.Recv(ds)])
+	if readable() {
+		t.Fatal("readable after everything was received")
 	}
 }
