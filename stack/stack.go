@@ -158,9 +158,6 @@ func broadcastOf(p netip.Prefix) [4]byte {
 	return a
 }
 
-// Addr is the stack's address.
-func (s *Stack) Addr() netip.Addr { return netip.AddrFrom4(s.addr) }
-
 // Poll processes what the device received and what time asks for, and
 // returns when the stack next needs to run (0: only when something arrives).
 func (s *Stack) Poll() time.Duration {

@@ -1,11 +1,6 @@
 package tcp
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
-	"fmt"
 	"net/netip"
 	"time"
 )
@@ -23,7 +18,7 @@ import (
 // attacker who has seen the SYN-ACK. Only the
 // MSS survives, as an index into mssTable; window scaling, SACK and
 // timestamps are lost unless the connection encodes them elsewhere.
-type Cookies struct{ key [32]byte }
+type Cookies struct{ k keyed }
 
 // mssTable is the MSS a cookie can carry (Linux's IPv4 table).
 var mssTable = [...]uint16{536, 1300, 1440, 1460}
@@ -33,24 +28,8 @@ const cookieLife = 2
 
 // NewCookies makes a cookie maker with a fresh random key.
 func NewCookies() (*Cookies, error) {
-	c := &Cookies{}
-	if _, err := rand.Read(c.key[:]); err != nil {
-		return nil, fmt.Errorf("tcp: SYN cookie key: %w", err)
-	}
-	return c, nil
-}
-
-func (c *Cookies) hash(local, remote netip.AddrPort, count uint32) uint32 {
-	var msg [40]byte
-	l, r := local.Addr().As16(), remote.Addr().As16()
-	copy(msg[0:16], l[:])
-	binary.BigEndian.PutUint16(msg[16:18], local.Port())
-	copy(msg[18:34], r[:])
-	binary.BigEndian.PutUint16(msg[34:36], remote.Port())
-	binary.BigEndian.PutUint32(msg[36:40], count)
-	mac := hmac.New(sha256.New, c.key[:])
-	mac.Write(msg[:])
-	return binary.BigEndian.Uint32(mac.Sum(nil))
+	k, err := newKeyed("SYN cookie")
+	return &Cookies{k}, err
 }
 
 // Make is the ISN of the SYN-ACK answering a SYN with sequence number isn
@@ -64,7 +43,7 @@ func (c *Cookies) Make(local, remote netip.AddrPort, isn Seq, mss uint16, now ti
 		}
 	}
 	count := uint32(now / time.Minute)
-	v := c.hash(local, remote, 0) + uint32(isn) + count<<24 + (c.hash(local, remote, count)+uint32(idx))&0xffffff
+	v := c.k.sum(local, remote, 0) + uint32(isn) + count<<24 + (c.k.sum(local, remote, count)+uint32(idx))&0xffffff
 	return Seq(v), mssTable[idx]
 }
 
@@ -73,14 +52,14 @@ func (c *Cookies) Make(local, remote netip.AddrPort, isn Seq, mss uint16, now ti
 // the MSS the cookie carried, or ok false for a cookie that is not ours,
 // is for another connection, or has expired.
 func (c *Cookies) Check(local, remote netip.AddrPort, isn, cookie Seq, now time.Duration) (mss uint16, ok bool) {
-	diff := uint32(cookie) - c.hash(local, remote, 0) - uint32(isn)
+	diff := uint32(cookie) - c.k.sum(local, remote, 0) - uint32(isn)
 	count := uint32(now / time.Minute)
 	age := (count - diff>>24) & 0xff
 	if age > cookieLife {
 		return 0, false
 	}
 	then := count - age
-	idx := (diff - c.hash(local, remote, then)) & 0xffffff
+	idx := (diff - c.k.sum(local, remote, then)) & 0xffffff
 	if idx >= uint32(len(mssTable)) {
 		return 0, false
 	}

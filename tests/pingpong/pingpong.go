@@ -255,7 +255,7 @@ func newVIEnd(h, peer *netns.Host) (*viEnd, error) {
 		if e.vi, err = e.port.NewVI(); err != nil {
 			return err
 		}
-		return e.vi.AddFilter(xdp.Filter{Proto: xdp.UDP, Local: netipAddrPort(h, port)})
+		return e.vi.AddFilter(xdp.Filter{Proto: xdp.UDP, Local: netip.AddrPortFrom(h.Addr, port)})
 	})
 	if err != nil {
 		e.close()
@@ -314,8 +314,6 @@ func (e *viEnd) close() {
 	}
 }
 
-func netipAddrPort(h *netns.Host, p uint16) netip.AddrPort { return netip.AddrPortFrom(h.Addr, p) }
-
 // stackEnd is a UDP socket of a Kernel-mode stack on a VI, connected to
 // the peer, spinning on RecvFrom.
 type stackEnd struct {
@@ -340,10 +338,10 @@ func newStackEnd(h, peer *netns.Host, bits int) (*stackEnd, error) {
 		if e.u, err = e.st.NewUDP(); err != nil {
 			return err
 		}
-		if err = e.u.Bind(netipAddrPort(h, port)); err != nil {
+		if err = e.u.Bind(netip.AddrPortFrom(h.Addr, port)); err != nil {
 			return err
 		}
-		return e.u.Connect(netipAddrPort(peer, port))
+		return e.u.Connect(netip.AddrPortFrom(peer.Addr, port))
 	})
 	if err != nil {
 		e.close()

@@ -256,9 +256,6 @@ func (t *Table) Close() error {
 // Program is the filter program, for tests that run it on crafted frames.
 func (t *Table) Program() *ebpf.Program { return t.objs.AccelFilter }
 
-// Ifindex is the interface the table is attached to (0 if none).
-func (t *Table) Ifindex() int { return t.ifindex }
-
 // classify maps the kernel's refusals onto vi's sentinel errors, keeping the
 // original error in the chain. The ebpf library says ErrNotSupported for
 // kernel features it probed and found missing.
