@@ -13,9 +13,9 @@ all: build
 
 build:
 	$(GO) build $(GOFLAGS) -o $(BIN)/accel ./cmd/accel
-	@if [ -d preload ]; then \
-		CGO_ENABLED=1 $(GO) build $(GOFLAGS) -tags netgo,osusergo -buildmode=c-shared -o $(BIN)/libaccel.so ./preload; \
-	fi
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS) -tags netgo,osusergo -buildmode=c-shared -o $(BIN)/libaccel-go.so ./preload
+	$(CC) $(CFLAGS) -O2 -g -fPIC -shared -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
+		-o $(BIN)/libaccel.so preload/lib/accel.c -ldl -lpthread
 
 # deps installs what is missing when run as root, and otherwise says what.
 deps:

@@ -46,6 +46,10 @@ type kernel struct {
 	ready   atomic.Bool
 	rearm   chan struct{}
 	stopfd  int // an eventfd in the set that ends the watcher
+	// wakefd is an eventfd in the set that wakes sleepers when a poll by
+	// another thread queued data: that data is no longer on any fd.
+	wakefd int
+	woken  bool
 	stopped chan struct{}
 	seq     uint32
 }
@@ -66,7 +70,7 @@ func (n neighbour) valid() bool {
 const kernelCheckEvery = 10 * time.Millisecond
 
 func newKernel(s *Stack) (_ *kernel, err error) {
-	k := &kernel{s: s, nl: -1, epfd: -1, stopfd: -1, neigh: map[[4]byte]neighbour{}, asked: map[[4]byte]time.Duration{},
+	k := &kernel{s: s, nl: -1, epfd: -1, stopfd: -1, wakefd: -1, neigh: map[[4]byte]neighbour{}, asked: map[[4]byte]time.Duration{},
 		twins: map[int]*UDPSocket{}, pmtu: map[[4]byte]int{}, buf: make([]byte, 1<<16),
 		rearm: make(chan struct{}, 1), stopped: make(chan struct{})}
 	defer func() {
@@ -98,6 +102,13 @@ func newKernel(s *Stack) (_ *kernel, err error) {
 		return nil, fmt.Errorf("kernel mode: eventfd: %w", err)
 	}
 	if err = unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, k.stopfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(k.stopfd)}); err != nil {
+		return nil, fmt.Errorf("kernel mode: watch eventfd: %w", err)
+	}
+	if k.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("kernel mode: eventfd: %w", err)
+	}
+	// Edge-triggered: the watcher must not spin on it while it is raised.
+	if err = unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, k.wakefd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(k.wakefd)}); err != nil {
 		return nil, fmt.Errorf("kernel mode: watch eventfd: %w", err)
 	}
 	// Dump after subscribing, so no change falls between the two.
@@ -140,10 +151,12 @@ func (k *kernel) close() error {
 		<-k.stopped
 		unix.Close(k.stopfd)
 	}
-	for fd := range k.twins {
-		unix.Close(fd)
+	for fd, u := range k.twins {
+		if !u.adopted {
+			unix.Close(fd)
+		}
 	}
-	for _, fd := range []int{k.nl, k.epfd} {
+	for _, fd := range []int{k.nl, k.epfd, k.wakefd} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -345,9 +358,19 @@ func (k *kernel) poll(now time.Duration) time.Duration {
 			k.readNetlink()
 		case k.twins[fd] != nil:
 			k.drainTwin(k.twins[fd])
+			k.wake()
 		}
 	}
 	return 0
+}
+
+// wake raises wakefd once while threads sleep.
+func (k *kernel) wake() {
+	if k.armed > 0 && !k.woken {
+		k.woken = true
+		one := [8]byte{1}
+		unix.Write(k.wakefd, one[:])
+	}
 }
 
 // readNetlink applies every queued notification.

@@ -191,6 +191,9 @@ func (s *Stack) drain() int {
 		s.dev.Free(s.rx[:n])
 		total += n
 		if n < len(s.rx) {
+			if s.kern != nil {
+				s.kern.wake()
+			}
 			return total
 		}
 	}
@@ -257,7 +260,9 @@ func (s *Stack) ArmWait() (int, error) {
 	return k.epfd, nil
 }
 
-// DisarmWait ends a wait that ArmWait began.
+// DisarmWait ends a wait that ArmWait began, and polls the stack fully:
+// the device, and the kernel's side whatever the watcher has said yet,
+// since the wait may have ended for a twin or a netlink message.
 func (s *Stack) DisarmWait() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -265,9 +270,23 @@ func (s *Stack) DisarmWait() {
 	if k == nil || k.armed == 0 {
 		return
 	}
-	if k.armed--; k.armed == 0 && s.dev.FD() >= 0 {
-		unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, s.dev.FD(), nil)
+	if k.armed--; k.armed == 0 {
+		if s.dev.FD() >= 0 {
+			unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, s.dev.FD(), nil)
+		}
+		if k.woken {
+			var b [8]byte
+			unix.Read(k.wakefd, b[:])
+			k.woken = false
+		}
 	}
+	if s.closed {
+		return
+	}
+	s.drain()
+	now := s.cfg.Now()
+	k.checked = now - kernelCheckEvery
+	s.timers(now)
 }
 
 // Close closes every socket and the stack's kernel resources; the device

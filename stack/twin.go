@@ -27,20 +27,32 @@ func (k *kernel) newTwin() (int, error) {
 		return -1, err
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_RECVERR, 1)
-	if err := unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLERR, Fd: int32(fd)}); err != nil {
+	if err := k.watchTwin(fd); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
 	return fd, nil
 }
 
+// watchTwin puts a twin in the stack's epoll set.
+func (k *kernel) watchTwin(fd int) error {
+	return unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLERR, Fd: int32(fd)})
+}
+
+// unwatchTwin takes a twin out of the stack's sight: its data stays in
+// the kernel socket.
+func (k *kernel) unwatchTwin(u *UDPSocket) {
+	delete(k.twins, u.twin)
+	unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, u.twin, nil)
+}
+
 // bindTwin binds the twin as the socket asks and returns the port the
 // kernel gave it.
 func (k *kernel) bindTwin(u *UDPSocket, ap netip.AddrPort) (uint16, error) {
-	if u.reuseAddr {
+	if u.reuseAddr && !u.adopted {
 		unix.SetsockoptInt(u.twin, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	}
-	if u.reusePort {
+	if u.reusePort && !u.adopted {
 		unix.SetsockoptInt(u.twin, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 	}
 	if err := unix.Bind(u.twin, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
@@ -96,19 +108,28 @@ func (k *kernel) drainTwin(u *UDPSocket) {
 			break
 		}
 		if err != nil {
-			// A pending error (sk_err), reported once by recv. The error
-			// queue below tells what it was about.
+			// A pending error (sk_err), reported once by recv. For our
+			// own twins the error queue below tells what it was about;
+			// an adopted twin has no IP_RECVERR, and the kernel's error
+			// is the socket's, exactly as the application would see it.
+			if e, ok := err.(unix.Errno); ok && u.adopted {
+				u.err = e
+				break
+			}
 			continue
 		}
 		if sa, ok := from.(*unix.SockaddrInet4); ok {
 			if !u.q.Push(k.buf[:n], netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))) {
 				k.s.drop(DropUDPRcvBuf)
 			} else {
+				u.rxGen++
 				k.s.stats.RxKernel++
 			}
 		}
 	}
-	k.readErrors(u)
+	if !u.adopted {
+		k.readErrors(u)
+	}
 }
 
 // readErrors takes the twin's ICMP errors (IP_RECVERR): a refused or
@@ -161,8 +182,9 @@ func (k *kernel) pathMTU(dst [4]byte, mtu int) int {
 }
 
 func (k *kernel) closeTwin(u *UDPSocket) {
-	delete(k.twins, u.twin)
-	unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, u.twin, nil)
-	unix.Close(u.twin)
+	k.unwatchTwin(u)
+	if !u.adopted {
+		unix.Close(u.twin)
+	}
 	u.twin = -1
 }

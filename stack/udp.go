@@ -21,11 +21,35 @@ type UDPSocket struct {
 	err    unix.Errno // pending asynchronous error (SO_ERROR)
 	twin   int        // the kernel twin, or -1
 	closed bool
+	// adopted: the twin is the application's own socket (the shim): its
+	// options and memberships are the application's to set, it reports
+	// its own errors, and it is never closed here.
+	adopted bool
+	// detached: handed back to the kernel; only what was queued remains.
+	detached bool
+	// rxGen counts datagrams queued, for edge-triggered readiness.
+	rxGen uint64
 
 	groups                          []netip.Addr
 	reuseAddr, reusePort, broadcast bool
 	ttl, tos, mcastTTL              uint8
 	mcastNoLoop                     bool
+}
+
+// NewUDPOn makes an unbound UDP socket whose kernel twin is fd, an
+// AF_INET datagram socket that stays the caller's: the shim's application
+// socket, which keeps the fd number, the options and the kernel's view of
+// the port. It needs a Kernel-mode stack.
+func (s *Stack) NewUDPOn(fd int) (*UDPSocket, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kern == nil {
+		return nil, unix.EOPNOTSUPP
+	}
+	if err := s.kern.watchTwin(fd); err != nil {
+		return nil, err
+	}
+	return &UDPSocket{s: s, q: udp.NewQueue(s.cfg.RcvBuf), twin: fd, adopted: true, ttl: s.cfg.TTL, mcastTTL: 1}, nil
 }
 
 // portSockets are the sockets bound to one port.
@@ -79,6 +103,47 @@ func (u *UDPSocket) SetRcvBuf(n int) {
 	defer u.s.mu.Unlock()
 	u.q.SetLimit(max(2*n, 2304))
 }
+
+// SetRcvLimit sets the receive buffer to exactly n bytes of accounting:
+// the shim mirrors what the kernel reports for the application's socket.
+func (u *UDPSocket) SetRcvLimit(n int) { u.s.mu.Lock(); u.q.SetLimit(n); u.s.mu.Unlock() }
+
+// Retwin moves an adopted socket's twin to another fd of the same kernel
+// socket (a dup), before the application closes the one it was on.
+func (u *UDPSocket) Retwin(fd int) error {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !u.adopted || u.twin < 0 || s.kern == nil {
+		return unix.EINVAL
+	}
+	k := s.kern
+	_, bound := k.twins[u.twin]
+	if !u.detached {
+		k.unwatchTwin(u)
+	}
+	u.twin = fd
+	if !u.detached {
+		if err := k.watchTwin(fd); err != nil {
+			return err
+		}
+		if bound {
+			k.twins[fd] = u
+		}
+	}
+	return nil
+}
+
+// Twin is the socket's kernel twin fd, or -1.
+func (u *UDPSocket) Twin() int { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.twin }
+
+// SteerError is a failure to steer the socket's flow to the VI: the
+// kernel side of the call succeeded, and the socket can only stay with
+// the kernel.
+type SteerError struct{ Err error }
+
+func (e *SteerError) Error() string { return "steer the flow to the VI: " + e.Err.Error() }
+func (e *SteerError) Unwrap() error { return e.Err }
 
 // RcvBuf is SO_RCVBUF as getsockopt reports it.
 func (u *UDPSocket) RcvBuf() int { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.q.Limit() }
@@ -317,7 +382,7 @@ func (u *UDPSocket) RecvFrom(b []byte, peek, trunc bool) (int, netip.AddrPort, e
 	if u.closed {
 		return 0, netip.AddrPort{}, unix.EBADF
 	}
-	if u.q.Len() == 0 {
+	if u.q.Len() == 0 && !u.detached {
 		s.pollFast()
 	}
 	if err := u.takeErr(); err != nil {
@@ -338,11 +403,63 @@ func (u *UDPSocket) Readable() bool {
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u.q.Len() == 0 {
+	if u.q.Len() == 0 && !u.detached {
 		s.pollFast()
 	}
 	return u.q.Len() > 0 || u.err != 0
 }
+
+// Queued is how many datagrams wait, without polling.
+func (u *UDPSocket) Queued() int { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.q.Len() }
+
+// Generation counts the datagrams ever queued on the socket: a change
+// since a waiter last looked is an edge (EPOLLET).
+func (u *UDPSocket) Generation() uint64 { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.rxGen }
+
+// Detach hands the socket back to the kernel: its filter goes, its port
+// is released in the stack, and its twin is no longer read, so the kernel
+// socket alone receives from now on. What was already queued can still be
+// read; sending still works, through the kernel. Before a fork or an exec
+// the shim detaches every socket another process may share.
+func (u *UDPSocket) Detach() {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.closed || u.detached {
+		return
+	}
+	// Take what reached the VI for this socket before its filter goes.
+	s.drain()
+	for len(u.groups) > 0 {
+		g := u.groups[0]
+		u.groups = u.groups[1:]
+		if s.groups[g.As4()]--; s.groups[g.As4()] == 0 {
+			delete(s.groups, g.As4())
+		}
+	}
+	if u.local.IsValid() {
+		s.steer(u, false)
+		ps := s.ports[u.local.Port()]
+		if ps != nil {
+			for i, o := range ps.socks {
+				if o == u {
+					ps.socks = append(ps.socks[:i], ps.socks[i+1:]...)
+					break
+				}
+			}
+			if len(ps.socks) == 0 {
+				delete(s.ports, u.local.Port())
+			}
+		}
+	}
+	if u.twin >= 0 && s.kern != nil {
+		s.kern.unwatchTwin(u)
+	}
+	u.detached = true
+}
+
+// Detached reports whether the socket was handed back to the kernel.
+func (u *UDPSocket) Detached() bool { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.detached }
 
 // Pending is FIONREAD: the size of the first datagram, 0 if none.
 func (u *UDPSocket) Pending() int {
@@ -371,7 +488,7 @@ func (u *UDPSocket) JoinGroup(g netip.Addr) error {
 			return unix.EADDRINUSE
 		}
 	}
-	if u.twin >= 0 {
+	if u.twin >= 0 && !u.adopted {
 		mreq := &unix.IPMreqn{Multiaddr: g.As4(), Ifindex: int32(s.info.Ifindex)}
 		if err := unix.SetsockoptIPMreqn(u.twin, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq); err != nil {
 			return err
@@ -400,7 +517,7 @@ func (u *UDPSocket) leave(g netip.Addr) error {
 		if s.groups[g.As4()]--; s.groups[g.As4()] == 0 {
 			delete(s.groups, g.As4())
 		}
-		if u.twin >= 0 {
+		if u.twin >= 0 && !u.adopted {
 			mreq := &unix.IPMreqn{Multiaddr: g.As4(), Ifindex: int32(s.info.Ifindex)}
 			unix.SetsockoptIPMreqn(u.twin, unix.IPPROTO_IP, unix.IP_DROP_MEMBERSHIP, mreq)
 		}
@@ -423,6 +540,10 @@ func (u *UDPSocket) closeLocked() error {
 	u.closed = true
 	for len(u.groups) > 0 {
 		u.leave(u.groups[0])
+	}
+	if u.detached {
+		u.twin = -1
+		return nil
 	}
 	if u.local.IsValid() {
 		u.s.steer(u, false)
@@ -475,11 +596,13 @@ func (s *Stack) deliverUDP(dst [4]byte, port uint16, from netip.AddrPort, payloa
 		if !best.q.Push(payload, from) {
 			return 0, true
 		}
+		best.rxGen++
 		return 1, false
 	}
 	for _, u := range ps.socks {
 		if matches(u) {
 			if u.q.Push(payload, from) {
+				u.rxGen++
 				delivered++
 			} else {
 				full = true
@@ -512,6 +635,9 @@ func (s *Stack) steer(u *UDPSocket, on bool) error {
 	if on {
 		if s.steered[f] == 0 {
 			if err := st.Steer(f); err != nil {
+				if u.adopted {
+					return &SteerError{err}
+				}
 				return unix.EADDRINUSE
 			}
 		}
@@ -527,3 +653,12 @@ func (s *Stack) steer(u *UDPSocket, on bool) error {
 	}
 	return nil
 }
+
+// StackAddr is the address of the socket's stack.
+func (u *UDPSocket) StackAddr() netip.Addr { return netip.AddrFrom4(u.s.addr) }
+
+// HasError reports a pending error without clearing it (POLLERR).
+func (u *UDPSocket) HasError() bool { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.err != 0 }
+
+// Stack is the stack the socket lives on.
+func (u *UDPSocket) Stack() *Stack { return u.s }

@@ -30,6 +30,10 @@ type Config struct {
 	UDP        bool     // ACCEL_UDP: accelerate UDP
 	TCP        bool     // ACCEL_TCP: accelerate TCP
 	Rules      []Rule   // ACCEL_RULES: which flows, first match wins
+	NoFail     bool     // ACCEL_NO_FAIL: fall back to the kernel when a VI cannot be had
+	SpinUsec   int      // ACCEL_SPIN_USEC: how long a blocking call polls before it sleeps
+	PerThread  bool     // ACCEL_STACK_PER_THREAD: one stack and VI per application thread
+	StatsFile  string   // ACCEL_STATS_FILE: JSON summary at exit ("%p": the pid)
 }
 
 // Kind is a variable's type.
@@ -169,6 +173,14 @@ var Registry = []Var{
 		"AF_XDP copy or zero-copy; auto lets the driver choose", func(c *Config) *string { return &c.BindMode }),
 	boolVar("ACCEL_UDP", "1", "accelerate UDP sockets", func(c *Config) *bool { return &c.UDP }),
 	boolVar("ACCEL_TCP", "1", "accelerate TCP sockets", func(c *Config) *bool { return &c.TCP }),
+	boolVar("ACCEL_NO_FAIL", "1", "when a VI cannot be had (no privileges, no XDP, out of memory): 1 keeps the socket with the kernel and logs why, 0 fails the call",
+		func(c *Config) *bool { return &c.NoFail }),
+	intVar("ACCEL_SPIN_USEC", "100", 0, 60000000, "microseconds a blocking call polls the stack before it sleeps (0: sleep at once)",
+		func(c *Config) *int { return &c.SpinUsec }),
+	boolVar("ACCEL_STACK_PER_THREAD", "0", "give each application thread its own stack and VI (shared packet memory; filters steer each flow to its thread)",
+		func(c *Config) *bool { return &c.PerThread }),
+	stringVar("ACCEL_STATS_FILE", "", "write a JSON summary of stacks and sockets here at exit, and every second while sockets are open (%p becomes the pid)",
+		func(c *Config) *string { return &c.StatsFile }),
 	rulesVar("ACCEL_RULES", DefaultRules, "which flows to accelerate: ordered rules, first match wins, none matching: accelerate (see shim/config/rules.go)",
 		func(c *Config) *[]Rule { return &c.Rules }),
 }

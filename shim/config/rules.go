@@ -23,8 +23,11 @@ import (
 //	        (listen: local), tcp-client (connect: remote), udp, tcp, or *
 //	LOCAL, REMOTE  ADDR[/BITS]:PORT[-PORT], with * for any address or port
 //
-// The default keeps DNS servers (UDP port 53) with the kernel, as VMA does.
-const DefaultRules = "kernel udp-recv *:53"
+// The default keeps DNS (UDP port 53, servers and queries) with the
+// kernel, as VMA does for servers: nothing there is latency-critical, and
+// a resolver's socket would otherwise start the Go runtime in every tool a
+// script runs under the preload.
+const DefaultRules = "kernel udp-recv *:53; kernel udp-send *:* *:53"
 
 // Role is what a socket is doing when its flow is decided.
 type Role int

@@ -57,7 +57,7 @@ func TestRulesErrors(t *testing.T) {
 		t.Fatalf("invalid ACCEL_RULES: %v", err)
 	}
 	c, _, _ := Parse(nil)
-	if len(c.Rules) != 1 || c.Rules[0].Text != DefaultRules || !c.UDP || !c.TCP {
+	if len(c.Rules) != 2 || c.Rules[0].Text != "kernel udp-recv *:53" || c.Rules[1].Text != "kernel udp-send *:* *:53" || !c.UDP || !c.TCP {
 		t.Fatalf("defaults: %+v", c)
 	}
 	if _, _, err := Parse([]string{"ACCEL_UDP=yes"}); err == nil || !strings.Contains(err.Error(), "want 0 or 1") {

@@ -1,0 +1,1589 @@
+/*
+ * libaccel.so: the part of accel that every process under LD_PRELOAD runs.
+ *
+ * It interposes the socket API. A byte per fd says what the fd is to accel:
+ * a kernel fd (every call goes straight to libc, ~2 ns of checking), a
+ * candidate (an AF_INET datagram socket not yet decided), or accelerated.
+ * The Go part (libaccel-go.so: the shim and the stack) is loaded with
+ * dlopen when a candidate first binds, connects or sends, so that processes
+ * that never make an accelerated socket (shells, tools, daemons before
+ * they fork) never start Go's runtime (ARCHITECTURE §6).
+ *
+ * Every entry into Go passes the checks of ARCHITECTURE §7: Go is loaded
+ * and ready; this process is the one that loaded it (a child forked after
+ * Go was loaded must not enter it: its runtime threads are gone); this
+ * thread is not already inside Go (a signal handler that interrupted Go);
+ * errno is saved and restored. A call that cannot enter Go goes to libc.
+ *
+ * Blocking is done here: Go's calls never block. A call that must wait
+ * spins (calling Go again) for ACCEL_SPIN_USEC, then sleeps in ppoll(2) on
+ * the stacks' wait fds and the application's other fds, and calls again.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>
+
+#include "accel.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* ---- libc's functions ---- */
+
+#define REAL(name) real_##name
+#define DECLARE(ret, name, ...) static ret (*real_##name)(__VA_ARGS__)
+
+DECLARE(int, socket, int, int, int);
+DECLARE(int, bind, int, const struct sockaddr *, socklen_t);
+DECLARE(int, connect, int, const struct sockaddr *, socklen_t);
+DECLARE(int, close, int);
+DECLARE(int, close_range, unsigned, unsigned, int);
+DECLARE(void, closefrom, int);
+DECLARE(int, dup, int);
+DECLARE(int, dup2, int, int);
+DECLARE(int, dup3, int, int, int);
+DECLARE(int, fcntl, int, int, ...);
+DECLARE(int, fcntl64, int, int, ...);
+DECLARE(int, ioctl, int, unsigned long, ...);
+DECLARE(int, shutdown, int, int);
+DECLARE(int, setsockopt, int, int, int, const void *, socklen_t);
+DECLARE(int, getsockopt, int, int, int, void *, socklen_t *);
+DECLARE(ssize_t, send, int, const void *, size_t, int);
+DECLARE(ssize_t, sendto, int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+DECLARE(ssize_t, sendmsg, int, const struct msghdr *, int);
+DECLARE(int, sendmmsg, int, struct mmsghdr *, unsigned int, int);
+DECLARE(ssize_t, recv, int, void *, size_t, int);
+DECLARE(ssize_t, recvfrom, int, void *, size_t, int, struct sockaddr *, socklen_t *);
+DECLARE(ssize_t, recvmsg, int, struct msghdr *, int);
+DECLARE(int, recvmmsg, int, struct mmsghdr *, unsigned int, int, struct timespec *);
+DECLARE(ssize_t, read, int, void *, size_t);
+DECLARE(ssize_t, write, int, const void *, size_t);
+DECLARE(ssize_t, readv, int, const struct iovec *, int);
+DECLARE(ssize_t, writev, int, const struct iovec *, int);
+DECLARE(int, poll, struct pollfd *, nfds_t, int);
+DECLARE(int, ppoll, struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+DECLARE(int, select, int, fd_set *, fd_set *, fd_set *, struct timeval *);
+DECLARE(int, pselect, int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *);
+DECLARE(int, epoll_ctl, int, int, int, struct epoll_event *);
+DECLARE(int, epoll_wait, int, struct epoll_event *, int, int);
+DECLARE(int, epoll_pwait, int, struct epoll_event *, int, int, const sigset_t *);
+DECLARE(int, epoll_pwait2, int, struct epoll_event *, int, const struct timespec *, const sigset_t *);
+DECLARE(pid_t, fork, void);
+DECLARE(int, execve, const char *, char *const[], char *const[]);
+DECLARE(int, execveat, int, const char *, char *const[], char *const[], int);
+DECLARE(int, fexecve, int, char *const[], char *const[]);
+DECLARE(int, execv, const char *, char *const[]);
+DECLARE(int, execvp, const char *, char *const[]);
+DECLARE(int, execvpe, const char *, char *const[], char *const[]);
+DECLARE(int, posix_spawn, pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+	char *const[], char *const[]);
+DECLARE(int, posix_spawnp, pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
+	char *const[], char *const[]);
+DECLARE(int, system, const char *);
+
+/* resolve finds libc's definition of a function we interpose. A missing
+ * one (an older libc without close_range or epoll_pwait2) stays NULL and
+ * its interposer answers ENOSYS, as that libc would have. */
+static void *resolve(const char *name)
+{
+	return dlsym(RTLD_NEXT, name);
+}
+
+#define RESOLVE(name) (real_##name ? 0 : (real_##name = resolve(#name), 0))
+
+/* ---- the fd table ---- */
+
+enum {
+	FD_KERNEL = 0,
+	FD_CAND = 1,   /* AF_INET datagram socket, not decided */
+	FD_ACCEL = 2,  /* accelerated: the shim has it */
+	FD_KIND = 3,
+	FD_SHADOW = 4, /* an epoll fd with accelerated members */
+};
+
+#define FD_TABLE (1 << 20)
+static unsigned char fdtab[FD_TABLE];
+
+static inline int kind(int fd)
+{
+	return (unsigned)fd < FD_TABLE ? (fdtab[fd] & FD_KIND) : FD_KERNEL;
+}
+
+static inline void set_kind(int fd, int k)
+{
+	if ((unsigned)fd < FD_TABLE)
+		fdtab[fd] = (fdtab[fd] & ~FD_KIND) | k;
+}
+
+static inline int shadowed(int fd)
+{
+	return (unsigned)fd < FD_TABLE && (fdtab[fd] & FD_SHADOW);
+}
+
+/* ---- the Go part ---- */
+
+static struct {
+	long long (*init)(int64_t *spin_ns);
+	long long (*bind)(int, const void *, uint32_t);
+	long long (*connect)(int, const void *, uint32_t);
+	long long (*sendmsg)(int, const void *, int);
+	long long (*recvmsg)(int, void *, int);
+	long long (*timeout)(int, int);
+	long long (*owned)(int);
+	long long (*arm)(const int *, int, int32_t *, int);
+	void (*disarm)(const int *, int);
+	long long (*poll)(void *, uint64_t);
+	long long (*arm_epoll)(int, int32_t *, int);
+	void (*disarm_epoll)(int);
+	long long (*epoll_ctl)(int, int, int, uint32_t, uint64_t);
+	long long (*epoll_scan)(int, void *, int);
+	void (*close)(int);
+	void (*dup)(int, int);
+	void (*nonblock)(int, int);
+	void (*shutdown)(int, int);
+	void (*setsockopt)(int, int, int, const void *, uint32_t);
+	long long (*sockerr)(int);
+	long long (*inq)(int);
+	void (*handover)(int cloexec_too);
+	void (*exit)(void);
+} go;
+
+enum { GO_UNLOADED, GO_READY, GO_FAILED, GO_CHILD };
+static volatile int go_state = GO_UNLOADED;
+static pid_t go_pid;
+static int64_t spin_ns;
+static int enabled; /* ACCEL_INTERFACES is set and ACCEL_UDP is not 0 */
+static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
+static __thread int in_go;
+
+static void logmsg(const char *msg)
+{
+	/* The program's stdout is never ours; stderr, once per message kind. */
+	const char *lvl = getenv("ACCEL_LOG");
+	if (lvl && strcmp(lvl, "off") == 0)
+		return;
+	char buf[512];
+	int n = snprintf(buf, sizeof buf, "accel[%d]: %s\n", (int)getpid(), msg);
+	if (n > 0) {
+		RESOLVE(write);
+		real_write(2, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+	}
+}
+
+static void atfork_child(void)
+{
+	/* Only this thread exists in the child: Go's runtime threads do not.
+	 * Every accelerated fd is the kernel's socket from here on. */
+	if (go_state == GO_READY)
+		go_state = GO_CHILD;
+}
+
+static void accel_exit(void)
+{
+	if (go_state == GO_READY && getpid() == go_pid && !in_go) {
+		in_go++;
+		go.exit();
+		in_go--;
+	}
+}
+
+#define SYM(field, name)                                                     \
+	do {                                                                     \
+		*(void **)&go.field = dlsym(h, name);                                \
+		if (!go.field) {                                                     \
+			snprintf(why, sizeof why, "libaccel-go.so has no %s", name);     \
+			goto fail;                                                       \
+		}                                                                    \
+	} while (0)
+
+/* load_go loads the Go part. Asynchronous signals are blocked while it
+ * loads so that the runtime's threads inherit a mask that blocks them:
+ * the application's signals then never run on Go's threads (§7). */
+static void load_go(void)
+{
+	char why[600];
+	char path[PATH_MAX];
+	Dl_info info;
+	if (!dladdr((void *)load_go, &info) || !info.dli_fname) {
+		snprintf(why, sizeof why, "cannot find libaccel.so's own path");
+		goto fail_early;
+	}
+	snprintf(path, sizeof path, "%s", info.dli_fname);
+	char *slash = strrchr(path, '/');
+	if (slash)
+		snprintf(slash + 1, sizeof path - (slash + 1 - path), "libaccel-go.so");
+	else
+		snprintf(path, sizeof path, "libaccel-go.so");
+
+	sigset_t all, old;
+	sigfillset(&all);
+	/* Synchronous signals must still reach whoever faults. */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGTRAP);
+	sigdelset(&all, SIGSYS);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(why, sizeof why, "dlopen: %.500s", dlerror());
+		goto fail;
+	}
+	SYM(init, "accel_go_init");
+	SYM(bind, "accel_go_bind");
+	SYM(connect, "accel_go_connect");
+	SYM(sendmsg, "accel_go_sendmsg");
+	SYM(recvmsg, "accel_go_recvmsg");
+	SYM(timeout, "accel_go_timeout");
+	SYM(owned, "accel_go_owned");
+	SYM(arm, "accel_go_arm");
+	SYM(disarm, "accel_go_disarm");
+	SYM(poll, "accel_go_poll");
+	SYM(arm_epoll, "accel_go_arm_epoll");
+	SYM(disarm_epoll, "accel_go_disarm_epoll");
+	SYM(epoll_ctl, "accel_go_epoll_ctl");
+	SYM(epoll_scan, "accel_go_epoll_scan");
+	SYM(close, "accel_go_close");
+	SYM(dup, "accel_go_dup");
+	SYM(nonblock, "accel_go_nonblock");
+	SYM(shutdown, "accel_go_shutdown");
+	SYM(setsockopt, "accel_go_setsockopt");
+	SYM(sockerr, "accel_go_sockerr");
+	SYM(inq, "accel_go_inq");
+	SYM(handover, "accel_go_handover");
+	SYM(exit, "accel_go_exit");
+	in_go++;
+	long long r = go.init(&spin_ns);
+	in_go--;
+	if (r < 0) {
+		snprintf(why, sizeof why, "the Go part did not start (%s); see the log", strerror((int)-r));
+		goto fail;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	go_pid = getpid();
+	go_state = GO_READY;
+	atexit(accel_exit);
+	return;
+fail:
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+fail_early: {
+	char msg[700];
+	snprintf(msg, sizeof msg, "acceleration off, every socket stays with the kernel: %s", why);
+	logmsg(msg);
+	go_state = GO_FAILED;
+}
+}
+
+/* enter reports whether this call may enter Go, loading it if need be. */
+static int enter(void)
+{
+	if (in_go)
+		return 0;
+	int st = go_state;
+	if (st == GO_READY) {
+		return 1;
+	}
+	if (st != GO_UNLOADED)
+		return 0;
+	pthread_mutex_lock(&load_mu);
+	if (go_state == GO_UNLOADED)
+		load_go();
+	pthread_mutex_unlock(&load_mu);
+	return go_state == GO_READY;
+}
+
+/* ready reports whether Go may be entered, without loading it. */
+static inline int ready(void)
+{
+	return go_state == GO_READY && !in_go;
+}
+
+/* The slow paths also check the pid: a child made by a raw clone or
+ * _Fork runs no atfork handler. */
+static int ready_slow(void)
+{
+	if (go_state == GO_READY && getpid() != go_pid)
+		go_state = GO_CHILD;
+	return ready();
+}
+
+#define GO_CALL(expr)                                                        \
+	({                                                                       \
+		int saved_errno_ = errno;                                            \
+		in_go++;                                                             \
+		__typeof__(expr) r_ = (expr);                                        \
+		in_go--;                                                             \
+		errno = saved_errno_;                                                \
+		r_;                                                                  \
+	})
+
+#define GO_DO(stmt)                                                          \
+	do {                                                                     \
+		int saved_errno_ = errno;                                            \
+		in_go++;                                                             \
+		stmt;                                                                \
+		in_go--;                                                             \
+		errno = saved_errno_;                                                \
+	} while (0)
+
+static inline int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline struct timespec ts_of(int64_t ns)
+{
+	struct timespec ts = {ns / 1000000000, ns % 1000000000};
+	return ts;
+}
+
+/* ---- start-up ---- */
+
+__attribute__((constructor)) static void accel_init(void)
+{
+	const char *ifs = getenv("ACCEL_INTERFACES");
+	const char *udp = getenv("ACCEL_UDP");
+	enabled = ifs && *ifs && !(udp && strcmp(udp, "0") == 0);
+	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+/* ---- sockets ---- */
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+	RESOLVE(socket);
+	int fd = real_socket(domain, type, protocol);
+	if (fd >= 0) {
+		int cand = enabled && domain == AF_INET && (type & 0xf) == SOCK_DGRAM &&
+			(protocol == 0 || protocol == IPPROTO_UDP);
+		set_kind(fd, cand ? FD_CAND : FD_KERNEL);
+		if ((unsigned)fd < FD_TABLE)
+			fdtab[fd] &= ~FD_SHADOW;
+	}
+	return fd;
+}
+
+/* Epoll registrations of candidates, replayed when one is accelerated:
+ * an application may add a socket to epoll before its first send. */
+struct pending_reg {
+	int epfd, fd;
+	struct epoll_event ev;
+};
+#define MAX_PENDING 256
+static struct pending_reg pending[MAX_PENDING];
+static int npending;
+static pthread_mutex_t pending_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void pending_note(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	pthread_mutex_lock(&pending_mu);
+	int i;
+	for (i = 0; i < npending; i++)
+		if (pending[i].epfd == epfd && pending[i].fd == fd)
+			break;
+	if (op == EPOLL_CTL_DEL) {
+		if (i < npending)
+			pending[i] = pending[--npending];
+	} else if (ev) {
+		if (i == npending && npending < MAX_PENDING)
+			npending++;
+		if (i < npending)
+			pending[i] = (struct pending_reg){epfd, fd, *ev};
+	}
+	pthread_mutex_unlock(&pending_mu);
+}
+
+static int masked_ctl(int epfd, int op, int fd, const struct epoll_event *ev);
+
+/* accelerated marks fd as the shim's, and moves its epoll registrations
+ * into the shadows. */
+static void accelerated(int fd)
+{
+	set_kind(fd, FD_ACCEL);
+	pthread_mutex_lock(&pending_mu);
+	for (int i = 0; i < npending; i++) {
+		if (pending[i].fd != fd)
+			continue;
+		struct pending_reg p = pending[i];
+		pending[i--] = pending[--npending];
+		if (masked_ctl(p.epfd, EPOLL_CTL_MOD, p.fd, &p.ev) == 0 &&
+			GO_CALL(go.epoll_ctl(p.epfd, EPOLL_CTL_ADD, p.fd, p.ev.events, p.ev.data.u64)) > 0)
+			fdtab[p.epfd] |= FD_SHADOW;
+	}
+	pthread_mutex_unlock(&pending_mu);
+}
+
+static void forget(int fd)
+{
+	set_kind(fd, FD_KERNEL);
+	pthread_mutex_lock(&pending_mu);
+	for (int i = 0; i < npending; i++)
+		if (pending[i].fd == fd)
+			pending[i--] = pending[--npending];
+	pthread_mutex_unlock(&pending_mu);
+}
+
+/* decided applies the shim's answer to a call that may have decided a
+ * candidate: 0 and above is the call's result; PASS and FORGET leave it to
+ * the kernel (FORGET: for good). */
+static long long decided(int fd, long long r)
+{
+	if (r == ACCEL_FORGET) {
+		forget(fd);
+		return ACCEL_PASS;
+	}
+	if (r != ACCEL_PASS && r != ACCEL_WAIT && kind(fd) == FD_CAND) {
+		if (GO_CALL(go.owned(fd)) > 0)
+			accelerated(fd); /* the shim took it (even if the call failed) */
+		else if (r >= 0)
+			forget(fd); /* decided for the kernel, which did the call */
+	}
+	return r;
+}
+
+/* Interfaces' addresses, for surely_kernel. */
+#include <ifaddrs.h>
+#include <net/if.h>
+
+/* on_accel_iface reports whether a is an address of an interface named
+ * in ACCEL_INTERFACES. */
+static int on_accel_iface(uint32_t a)
+{
+	const char *list = getenv("ACCEL_INTERFACES");
+	struct ifaddrs *ifs, *i;
+	if (!list || getifaddrs(&ifs) != 0)
+		return 1; /* cannot tell: let the shim decide */
+	int found = 0;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !i->ifa_name)
+			continue;
+		if (ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr) != a)
+			continue;
+		size_t n = strlen(i->ifa_name);
+		for (const char *p = list; *p;) {
+			const char *e = strchr(p, ',');
+			size_t len = e ? (size_t)(e - p) : strlen(p);
+			while (len && (*p == ' ')) {
+				p++;
+				len--;
+			}
+			while (len && p[len - 1] == ' ')
+				len--;
+			if (len == n && strncmp(p, i->ifa_name, n) == 0)
+				found = 1;
+			if (!e)
+				break;
+			p = e + 1;
+		}
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+/* surely_kernel answers, without loading Go, for the flows that the shim
+ * would certainly leave with the kernel: loopback, a bind to an address
+ * of an interface that is not accelerated, and (with the default rules)
+ * DNS queries. A curl or a script under the preload then never starts
+ * Go's runtime for its resolver's socket. */
+static int surely_kernel(const struct sockaddr *sa, socklen_t len, int remote)
+{
+	if (!sa || len < sizeof(struct sockaddr_in) || sa->sa_family != AF_INET)
+		return 0; /* the shim or the kernel gives the error */
+	const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+	uint32_t a = ntohl(in->sin_addr.s_addr);
+	if ((a >> 24) == 127)
+		return 1;
+	if (remote)
+		return ntohs(in->sin_port) == 53 && !getenv("ACCEL_RULES");
+	if (a == INADDR_ANY || IN_MULTICAST(a) || a == INADDR_BROADCAST)
+		return 0;
+	return !on_accel_iface(a);
+}
+
+static inline int ret_errno(long long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (int)r;
+}
+
+EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	RESOLVE(bind);
+	int k = kind(fd);
+	if (k == FD_CAND && surely_kernel(sa, len, 0))
+		forget(fd);
+	if (kind(fd) == FD_KERNEL || !enter() || !ready_slow())
+		return real_bind(fd, sa, len);
+	long long r = decided(fd, GO_CALL(go.bind(fd, sa, len)));
+	if (r == ACCEL_PASS)
+		return real_bind(fd, sa, len);
+	return ret_errno(r);
+}
+
+EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	RESOLVE(connect);
+	int k = kind(fd);
+	if (k == FD_CAND && surely_kernel(sa, len, 1))
+		forget(fd);
+	if (kind(fd) == FD_KERNEL || !enter() || !ready_slow())
+		return real_connect(fd, sa, len);
+	long long r = decided(fd, GO_CALL(go.connect(fd, sa, len)));
+	if (r == ACCEL_PASS)
+		return real_connect(fd, sa, len);
+	return ret_errno(r);
+}
+
+/* A wait: spin until spin_end, then sleep until deadline (0: none). */
+struct wait {
+	int64_t start, spin_end, deadline;
+};
+
+/* wait_begin starts a wait on fd (send: for a send) at its first EWAIT,
+ * and reports whether the deadline (SO_RCVTIMEO, SO_SNDTIMEO) passed. */
+static int wait_expired(struct wait *w, int fd, int send)
+{
+	int64_t now = now_ns();
+	if (!w->start) {
+		w->start = now;
+		w->spin_end = now + spin_ns;
+		long long t = GO_CALL(go.timeout(fd, send));
+		w->deadline = t > 0 ? now + t : 0;
+	}
+	return w->deadline && now >= w->deadline;
+}
+
+/* sleep_on sleeps until one of the stacks' wait fds (and extra, if any)
+ * is ready, or the deadline; it returns ppoll's result. */
+static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextra, const struct wait *w,
+	int64_t cap_ns, const sigset_t *mask)
+{
+	RESOLVE(ppoll);
+	struct pollfd local[72];
+	struct pollfd *p = local;
+	int n = nextra + nw;
+	if (n > (int)(sizeof local / sizeof local[0])) {
+		p = malloc(sizeof *p * n);
+		if (!p) {
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	if (nextra)
+		memcpy(p, extra, sizeof *p * nextra);
+	for (int i = 0; i < nw; i++)
+		p[nextra + i] = (struct pollfd){.fd = wfds[i], .events = POLLIN};
+	struct timespec ts, *tsp = NULL;
+	int64_t left = -1;
+	if (w->deadline) {
+		left = w->deadline - now_ns();
+		if (left < 0)
+			left = 0;
+	}
+	if (cap_ns >= 0 && (left < 0 || cap_ns < left))
+		left = cap_ns;
+	if (left >= 0) {
+		ts = ts_of(left);
+		tsp = &ts;
+	}
+	int r = real_ppoll(p, n, tsp, mask);
+	if (nextra) {
+		int e = errno;
+		memcpy(extra, p, sizeof *p * nextra);
+		errno = e;
+	}
+	if (p != local)
+		free(p);
+	return r;
+}
+
+/* io waits for a send or receive on an accelerated fd. It returns the
+ * call's result, or PASS. */
+static long long io(int fd, void *m, int flags, int send)
+{
+	struct wait w = {0};
+	for (;;) {
+		long long r = send ? GO_CALL(go.sendmsg(fd, m, flags)) : GO_CALL(go.recvmsg(fd, m, flags));
+		if (r == ACCEL_FORGET) {
+			forget(fd);
+			return ACCEL_PASS;
+		}
+		if (r != ACCEL_WAIT)
+			return decided(fd, r);
+		if (wait_expired(&w, fd, send))
+			return -EAGAIN;
+		if (now_ns() < w.spin_end)
+			continue;
+		/* Sleep: arm the stack, try once more (a thread may have queued
+		 * our data just before we armed), then wait. */
+		int32_t wfds[ACCEL_MAX_WAIT];
+		int nw = (int)GO_CALL(go.arm(&fd, 1, wfds, ACCEL_MAX_WAIT));
+		r = send ? GO_CALL(go.sendmsg(fd, m, flags)) : GO_CALL(go.recvmsg(fd, m, flags));
+		if (r != ACCEL_WAIT) {
+			GO_DO(go.disarm(&fd, 1));
+			if (r == ACCEL_FORGET) {
+				forget(fd);
+				return ACCEL_PASS;
+			}
+			return r;
+		}
+		/* A send waits for TX room, which no fd signals: short naps. */
+		int s = sleep_on(wfds, nw, NULL, 0, &w, send ? 200000 : -1, NULL);
+		int e = errno;
+		GO_DO(go.disarm(&fd, 1));
+		if (s < 0 && e == EINTR)
+			return -EINTR;
+	}
+}
+
+static ssize_t do_sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	RESOLVE(sendmsg);
+	long long r = io(fd, (void *)m, flags, 1);
+	if (r == ACCEL_PASS)
+		return real_sendmsg(fd, m, flags);
+	return ret_errno(r);
+}
+
+static ssize_t do_recvmsg(int fd, struct msghdr *m, int flags)
+{
+	RESOLVE(recvmsg);
+	long long r = io(fd, m, flags, 0);
+	if (r == ACCEL_PASS)
+		return real_recvmsg(fd, m, flags);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (ssize_t)r;
+}
+
+/* shim_fd reports whether a data call on fd is the shim's: accelerated,
+ * or a candidate that a send may decide. */
+static inline int shim_fd(int fd, int sending)
+{
+	int k = kind(fd);
+	if (k == FD_ACCEL)
+		return ready();
+	if (k == FD_CAND && sending)
+		return enter() && ready_slow();
+	return 0;
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	RESOLVE(sendmsg);
+	if (kind(fd) == FD_CAND && (!m || !m->msg_name || surely_kernel(m->msg_name, m->msg_namelen, 1))) {
+		if (m && m->msg_name)
+			forget(fd);
+		return real_sendmsg(fd, m, flags);
+	}
+	if (!shim_fd(fd, 1))
+		return real_sendmsg(fd, m, flags);
+	if (m && m->msg_controllen) /* ancillary data: the kernel's socket does it */
+		return real_sendmsg(fd, m, flags);
+	return do_sendmsg(fd, m, flags);
+}
+
+EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
+{
+	RESOLVE(sendto);
+	if (kind(fd) == FD_CAND && (!to || surely_kernel(to, tolen, 1))) {
+		if (to)
+			forget(fd);
+		return real_sendto(fd, buf, len, flags, to, tolen);
+	}
+	if (!shim_fd(fd, 1))
+		return real_sendto(fd, buf, len, flags, to, tolen);
+	struct iovec iov = {(void *)buf, len};
+	struct msghdr m = {.msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1};
+	return do_sendmsg(fd, &m, flags);
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	RESOLVE(send);
+	if (!shim_fd(fd, 0))
+		return real_send(fd, buf, len, flags);
+	struct iovec iov = {(void *)buf, len};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	return do_sendmsg(fd, &m, flags);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t len)
+{
+	RESOLVE(write);
+	if (!shim_fd(fd, 0))
+		return real_write(fd, buf, len);
+	struct iovec iov = {(void *)buf, len};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	return do_sendmsg(fd, &m, 0);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+	RESOLVE(writev);
+	if (!shim_fd(fd, 0) || n < 0 || n > IOV_MAX)
+		return real_writev(fd, iov, n);
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
+	return do_sendmsg(fd, &m, 0);
+}
+
+EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	RESOLVE(sendmmsg);
+	if (!shim_fd(fd, 1))
+		return real_sendmmsg(fd, v, n, flags);
+	if (n > UIO_MAXIOV)
+		n = UIO_MAXIOV;
+	unsigned int i;
+	for (i = 0; i < n; i++) {
+		ssize_t r = v[i].msg_hdr.msg_controllen ? (RESOLVE(sendmsg), real_sendmsg(fd, &v[i].msg_hdr, flags))
+							: do_sendmsg(fd, &v[i].msg_hdr, flags);
+		if (r < 0) {
+			if (i > 0)
+				break; /* as Linux: the count sent, the error for next time */
+			return -1;
+		}
+		v[i].msg_len = (unsigned int)r;
+		if (kind(fd) != FD_ACCEL && kind(fd) != FD_CAND) {
+			/* Handed back to the kernel mid-way: the rest goes there. */
+			int k = real_sendmmsg(fd, v + i + 1, n - i - 1, flags);
+			return k < 0 ? (int)i + 1 : (int)i + 1 + k;
+		}
+	}
+	return (int)i;
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+	RESOLVE(recvmsg);
+	if (!shim_fd(fd, 0))
+		return real_recvmsg(fd, m, flags);
+	return do_recvmsg(fd, m, flags);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+	RESOLVE(recvfrom);
+	if (!shim_fd(fd, 0))
+		return real_recvfrom(fd, buf, len, flags, from, fromlen);
+	struct iovec iov = {buf, len};
+	struct msghdr m = {.msg_name = from, .msg_namelen = from && fromlen ? *fromlen : 0, .msg_iov = &iov, .msg_iovlen = 1};
+	if (from && !fromlen) {
+		errno = EFAULT;
+		return -1;
+	}
+	ssize_t r = do_recvmsg(fd, &m, flags);
+	if (r >= 0 && from && fromlen)
+		*fromlen = m.msg_namelen;
+	return r;
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	RESOLVE(recv);
+	if (!shim_fd(fd, 0))
+		return real_recv(fd, buf, len, flags);
+	struct iovec iov = {buf, len};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	return do_recvmsg(fd, &m, flags);
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t len)
+{
+	RESOLVE(read);
+	if (!shim_fd(fd, 0))
+		return real_read(fd, buf, len);
+	struct iovec iov = {buf, len};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	return do_recvmsg(fd, &m, 0);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+	RESOLVE(readv);
+	if (!shim_fd(fd, 0) || n < 0 || n > IOV_MAX)
+		return real_readv(fd, iov, n);
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = n};
+	return do_recvmsg(fd, &m, 0);
+}
+
+EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *tmo)
+{
+	RESOLVE(recvmmsg);
+	if (!shim_fd(fd, 0))
+		return real_recvmmsg(fd, v, n, flags, tmo);
+	if (n > UIO_MAXIOV)
+		n = UIO_MAXIOV;
+	int64_t end = 0;
+	if (tmo) {
+		if (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000) {
+			errno = EINVAL;
+			return -1;
+		}
+		end = now_ns() + (int64_t)tmo->tv_sec * 1000000000 + tmo->tv_nsec;
+	}
+	unsigned int i;
+	for (i = 0; i < n; i++) {
+		int f = flags & ~MSG_WAITFORONE;
+		if (i > 0 && (flags & MSG_WAITFORONE))
+			f |= MSG_DONTWAIT;
+		ssize_t r = do_recvmsg(fd, &v[i].msg_hdr, f);
+		if (r < 0) {
+			if (i > 0)
+				break;
+			return -1;
+		}
+		v[i].msg_len = (unsigned int)r;
+		/* As Linux, the timeout is looked at after each datagram. */
+		if (tmo && now_ns() >= end) {
+			i++;
+			break;
+		}
+	}
+	if (tmo) {
+		int64_t left = end - now_ns();
+		*tmo = ts_of(left > 0 ? left : 0);
+	}
+	return (int)i;
+}
+
+/* Fortified variants (_FORTIFY_SOURCE builds call these). */
+extern void __chk_fail(void) __attribute__((noreturn));
+
+EXPORT ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recv(fd, buf, len, flags);
+}
+
+EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags, struct sockaddr *from,
+	socklen_t *fromlen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, len, flags, from, fromlen);
+}
+
+EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
+{
+	if (len > buflen)
+		__chk_fail();
+	return read(fd, buf, len);
+}
+
+/* ---- options, control ---- */
+
+EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	RESOLVE(setsockopt);
+	int r = real_setsockopt(fd, level, name, val, len);
+	if (r != 0)
+		return r;
+	int k = kind(fd);
+	if (k == FD_ACCEL && ready()) {
+		GO_DO(go.setsockopt(fd, level, name, val, len));
+	} else if (k == FD_CAND && level == IPPROTO_IP && (name == IP_ADD_MEMBERSHIP || name == IP_DROP_MEMBERSHIP) &&
+		   enter() && ready_slow()) {
+		GO_DO(go.setsockopt(fd, level, name, val, len));
+	}
+	return 0;
+}
+
+EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	RESOLVE(getsockopt);
+	int r = real_getsockopt(fd, level, name, val, len);
+	if (r == 0 && level == SOL_SOCKET && name == SO_ERROR && kind(fd) == FD_ACCEL && ready() && val && len &&
+		*len >= sizeof(int)) {
+		long long e = GO_CALL(go.sockerr(fd));
+		if (e > 0)
+			*(int *)val = (int)e;
+	}
+	return r;
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+	RESOLVE(shutdown);
+	int r = real_shutdown(fd, how);
+	if (r == 0 && kind(fd) == FD_ACCEL && ready())
+		GO_DO(go.shutdown(fd, how));
+	return r;
+}
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	RESOLVE(ioctl);
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (kind(fd) == FD_ACCEL && ready()) {
+		if (req == FIONREAD) {
+			long long n = GO_CALL(go.inq(fd));
+			if (n >= 0) {
+				if (!arg) {
+					errno = EFAULT;
+					return -1;
+				}
+				*(int *)arg = (int)n;
+				return 0;
+			}
+			if (n == ACCEL_FORGET)
+				forget(fd);
+		} else if (req == SIOCOUTQ) {
+			/* Sends leave at once: nothing waits in a send queue. */
+			int r = real_ioctl(fd, req, arg);
+			if (r == 0 && arg)
+				*(int *)arg = 0;
+			return r;
+		} else if (req == FIONBIO) {
+			int r = real_ioctl(fd, req, arg);
+			if (r == 0 && arg)
+				GO_DO(go.nonblock(fd, *(int *)arg != 0));
+			return r;
+		}
+	}
+	return real_ioctl(fd, req, arg);
+}
+
+static void note_dup(int oldfd, int newfd)
+{
+	if (newfd < 0 || oldfd == newfd)
+		return;
+	int was = kind(newfd);
+	if (was == FD_ACCEL && ready())
+		GO_DO(go.close(newfd));
+	if ((unsigned)newfd < FD_TABLE)
+		fdtab[newfd] = 0;
+	int k = kind(oldfd);
+	if (k == FD_ACCEL) {
+		if (ready()) {
+			set_kind(newfd, FD_ACCEL);
+			GO_DO(go.dup(oldfd, newfd));
+		} else {
+			set_kind(newfd, FD_KERNEL);
+		}
+	} else {
+		set_kind(newfd, k);
+	}
+}
+
+static long fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap)
+{
+	void *arg = va_arg(ap, void *);
+	int r = real(fd, cmd, arg);
+	if (r < 0)
+		return r;
+	switch (cmd) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		note_dup(fd, r);
+		break;
+	case F_SETFL:
+		if (kind(fd) == FD_ACCEL && ready())
+			GO_DO(go.nonblock(fd, ((long)arg & O_NONBLOCK) != 0));
+		break;
+	}
+	return r;
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	RESOLVE(fcntl);
+	va_list ap;
+	va_start(ap, cmd);
+	long r = fcntl_common(real_fcntl, fd, cmd, ap);
+	va_end(ap);
+	return (int)r;
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	RESOLVE(fcntl64);
+	RESOLVE(fcntl);
+	va_list ap;
+	va_start(ap, cmd);
+	long r = fcntl_common(real_fcntl64 ? real_fcntl64 : real_fcntl, fd, cmd, ap);
+	va_end(ap);
+	return (int)r;
+}
+
+EXPORT int dup(int fd)
+{
+	RESOLVE(dup);
+	int r = real_dup(fd);
+	note_dup(fd, r);
+	return r;
+}
+
+EXPORT int dup2(int fd, int newfd)
+{
+	RESOLVE(dup2);
+	int r = real_dup2(fd, newfd);
+	note_dup(fd, r);
+	return r;
+}
+
+EXPORT int dup3(int fd, int newfd, int flags)
+{
+	RESOLVE(dup3);
+	int r = real_dup3(fd, newfd, flags);
+	note_dup(fd, r);
+	return r;
+}
+
+static void note_close(int fd)
+{
+	if ((unsigned)fd >= FD_TABLE)
+		return;
+	if (fdtab[fd] && ready())
+		GO_DO(go.close(fd));
+	if (kind(fd) == FD_CAND)
+		forget(fd);
+	fdtab[fd] = 0;
+}
+
+EXPORT int close(int fd)
+{
+	RESOLVE(close);
+	if ((unsigned)fd < FD_TABLE && fdtab[fd])
+		note_close(fd);
+	return real_close(fd);
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	RESOLVE(close_range);
+	if (!real_close_range) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+		for (unsigned fd = first; fd <= last && fd < FD_TABLE; fd++)
+			if (fdtab[fd])
+				note_close((int)fd);
+	}
+	return real_close_range(first, last, flags);
+}
+
+EXPORT void closefrom(int lowfd)
+{
+	RESOLVE(closefrom);
+	for (unsigned fd = lowfd < 0 ? 0 : (unsigned)lowfd; fd < FD_TABLE; fd++)
+		if (fdtab[fd])
+			note_close((int)fd);
+	if (real_closefrom)
+		real_closefrom(lowfd);
+}
+
+/* ---- poll, select, epoll ---- */
+
+/* any_accel reports whether a pollfd array has an accelerated fd. */
+static int any_accel(const struct pollfd *fds, nfds_t n)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (kind(fds[i].fd) == FD_ACCEL)
+			return 1;
+	return 0;
+}
+
+/* poll_impl is poll(2) over a mix of accelerated and kernel fds; tmo_ns
+ * < 0 waits for ever. */
+static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_t *mask)
+{
+	RESOLVE(poll);
+	struct pollfd local[64];
+	int afds_local[64];
+	struct pollfd *k = local;
+	int *afds = afds_local;
+	if (n > 64) {
+		k = malloc(sizeof *k * n);
+		afds = malloc(sizeof *afds * n);
+		if (!k || !afds) {
+			free(k == local ? NULL : k);
+			free(afds == afds_local ? NULL : afds);
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	int nk = 0, na = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		k[i] = fds[i];
+		k[i].revents = 0;
+		if (fds[i].fd >= 0 && kind(fds[i].fd) == FD_ACCEL) {
+			k[i].fd = -1;
+			afds[na++] = fds[i].fd;
+		} else if (fds[i].fd >= 0) {
+			nk++;
+		}
+	}
+	struct wait w = {0};
+	int64_t now = now_ns();
+	w.start = now;
+	w.spin_end = now + spin_ns;
+	w.deadline = tmo_ns >= 0 ? now + tmo_ns : 0;
+	int result;
+	for (;;) {
+		int a = (int)GO_CALL(go.poll(fds, n));
+		int kr = nk ? real_poll(k, n, 0) : 0;
+		if (kr < 0) {
+			result = -1;
+			goto out;
+		}
+		if (a > 0 || kr > 0 || tmo_ns == 0)
+			break;
+		now = now_ns();
+		if (w.deadline && now >= w.deadline)
+			break;
+		if (now < w.spin_end)
+			continue;
+		int32_t wfds[ACCEL_MAX_WAIT];
+		int nw = (int)GO_CALL(go.arm(afds, na, wfds, ACCEL_MAX_WAIT));
+		if (GO_CALL(go.poll(fds, n)) > 0) {
+			GO_DO(go.disarm(afds, na));
+			break;
+		}
+		int s = sleep_on(wfds, nw, k, (int)n, &w, -1, mask);
+		int e = errno;
+		GO_DO(go.disarm(afds, na));
+		if (s < 0) {
+			errno = e;
+			result = -1;
+			goto out;
+		}
+	}
+	result = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		if (k[i].fd >= 0 || fds[i].fd < 0)
+			fds[i].revents = k[i].revents;
+		if (fds[i].revents)
+			result++;
+	}
+out:
+	if (k != local)
+		free(k);
+	if (afds != afds_local)
+		free(afds);
+	return result;
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	RESOLVE(poll);
+	if (!ready() || !any_accel(fds, n))
+		return real_poll(fds, n, timeout);
+	return poll_impl(fds, n, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask)
+{
+	RESOLVE(ppoll);
+	if (!ready() || !any_accel(fds, n))
+		return real_ppoll(fds, n, tmo, mask);
+	if (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return poll_impl(fds, n, tmo ? (int64_t)tmo->tv_sec * 1000000000 + tmo->tv_nsec : -1, mask);
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		__chk_fail();
+	return poll(fds, n, timeout);
+}
+
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask, size_t fdslen)
+{
+	if (fdslen / sizeof(*fds) < n)
+		__chk_fail();
+	return ppoll(fds, n, tmo, mask);
+}
+
+/* select_impl is select(2) through poll_impl, with Linux's mapping of
+ * poll events to the three sets (fs/select.c). */
+static int select_impl(int nfds, fd_set *r, fd_set *w, fd_set *x, int64_t tmo_ns, const sigset_t *mask)
+{
+	if (nfds < 0 || nfds > FD_SETSIZE) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct pollfd p[FD_SETSIZE];
+	int n = 0;
+	for (int fd = 0; fd < nfds; fd++) {
+		short ev = 0;
+		if (r && FD_ISSET(fd, r))
+			ev |= POLLIN;
+		if (w && FD_ISSET(fd, w))
+			ev |= POLLOUT;
+		if (x && FD_ISSET(fd, x))
+			ev |= POLLPRI;
+		if (ev)
+			p[n++] = (struct pollfd){.fd = fd, .events = ev};
+	}
+	int k = poll_impl(p, (nfds_t)n, tmo_ns, mask);
+	if (k < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (p[i].revents & POLLNVAL) {
+			errno = EBADF;
+			return -1;
+		}
+	}
+	if (r)
+		FD_ZERO(r);
+	if (w)
+		FD_ZERO(w);
+	if (x)
+		FD_ZERO(x);
+	int count = 0;
+	for (int i = 0; i < n; i++) {
+		short re = p[i].revents, ev = p[i].events;
+		if ((ev & POLLIN) && (re & (POLLIN | POLLRDNORM | POLLRDBAND | POLLHUP | POLLERR))) {
+			FD_SET(p[i].fd, r);
+			count++;
+		}
+		if ((ev & POLLOUT) && (re & (POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR))) {
+			FD_SET(p[i].fd, w);
+			count++;
+		}
+		if ((ev & POLLPRI) && (re & POLLPRI)) {
+			FD_SET(p[i].fd, x);
+			count++;
+		}
+	}
+	return count;
+}
+
+static int sets_accel(int nfds, fd_set *r, fd_set *w, fd_set *x)
+{
+	if (nfds > FD_SETSIZE)
+		nfds = FD_SETSIZE;
+	for (int fd = 0; fd < nfds; fd++)
+		if (kind(fd) == FD_ACCEL && ((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (x && FD_ISSET(fd, x))))
+			return 1;
+	return 0;
+}
+
+EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv)
+{
+	RESOLVE(select);
+	if (!ready() || !sets_accel(nfds, r, w, x))
+		return real_select(nfds, r, w, x, tv);
+	if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0)) {
+		errno = EINVAL;
+		return -1;
+	}
+	int64_t tmo = tv ? (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000 : -1;
+	int64_t start = now_ns();
+	int k = select_impl(nfds, r, w, x, tmo, NULL);
+	if (tv) {
+		/* Linux writes back the time not slept. */
+		int64_t left = tmo - (now_ns() - start);
+		if (left < 0)
+			left = 0;
+		tv->tv_sec = left / 1000000000;
+		tv->tv_usec = (left % 1000000000) / 1000;
+	}
+	return k;
+}
+
+EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *tmo, const sigset_t *mask)
+{
+	RESOLVE(pselect);
+	if (!ready() || !sets_accel(nfds, r, w, x))
+		return real_pselect(nfds, r, w, x, tmo, mask);
+	if (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return select_impl(nfds, r, w, x, tmo ? (int64_t)tmo->tv_sec * 1000000000 + tmo->tv_nsec : -1, mask);
+}
+
+/* masked_ctl registers an accelerated fd in the kernel's epoll asking for
+ * no events: the kernel still reports its errors and hang-ups, and gives
+ * epoll_ctl its exact errors; the shadow reports the rest. */
+static int masked_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
+{
+	RESOLVE(epoll_ctl);
+	if (op == EPOLL_CTL_DEL || !ev)
+		return real_epoll_ctl(epfd, op, fd, (struct epoll_event *)ev);
+	struct epoll_event m = *ev;
+	m.events &= EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP;
+	return real_epoll_ctl(epfd, op, fd, &m);
+}
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	RESOLVE(epoll_ctl);
+	int k = kind(fd);
+	if (k == FD_CAND) {
+		int r = real_epoll_ctl(epfd, op, fd, ev);
+		if (r == 0)
+			pending_note(epfd, op, fd, ev);
+		return r;
+	}
+	if (k != FD_ACCEL || !ready())
+		return real_epoll_ctl(epfd, op, fd, ev);
+	int r = masked_ctl(epfd, op, fd, ev);
+	if (r == 0) {
+		long long s = GO_CALL(go.epoll_ctl(epfd, op, fd, ev ? ev->events : 0, ev ? ev->data.u64 : 0));
+		if ((unsigned)epfd < FD_TABLE) {
+			if (s > 0)
+				fdtab[epfd] |= FD_SHADOW;
+			else
+				fdtab[epfd] &= ~FD_SHADOW;
+		}
+	}
+	return r;
+}
+
+static int epoll_impl(int epfd, struct epoll_event *evs, int max, int64_t tmo_ns, const sigset_t *mask)
+{
+	RESOLVE(epoll_wait);
+	if (max <= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct wait w = {0};
+	int64_t now = now_ns();
+	w.start = now;
+	w.spin_end = now + spin_ns;
+	w.deadline = tmo_ns >= 0 ? now + tmo_ns : 0;
+	for (;;) {
+		int n = (int)GO_CALL(go.epoll_scan(epfd, evs, max));
+		if (n < max) {
+			int k = real_epoll_wait(epfd, evs + n, max - n, 0);
+			if (k < 0)
+				return n > 0 ? n : -1;
+			n += k;
+		}
+		if (n > 0 || tmo_ns == 0)
+			return n;
+		now = now_ns();
+		if (w.deadline && now >= w.deadline)
+			return 0;
+		if (now < w.spin_end)
+			continue;
+		int32_t wfds[ACCEL_MAX_WAIT];
+		int nw = (int)GO_CALL(go.arm_epoll(epfd, wfds, ACCEL_MAX_WAIT));
+		n = (int)GO_CALL(go.epoll_scan(epfd, evs, max));
+		if (n > 0) {
+			GO_DO(go.disarm_epoll(epfd));
+			return n;
+		}
+		struct pollfd self = {.fd = epfd, .events = POLLIN};
+		int s = sleep_on(wfds, nw, &self, 1, &w, -1, mask);
+		int e = errno;
+		GO_DO(go.disarm_epoll(epfd));
+		if (s < 0) {
+			errno = e;
+			return -1;
+		}
+	}
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+{
+	RESOLVE(epoll_wait);
+	if (!shadowed(epfd) || !ready())
+		return real_epoll_wait(epfd, evs, max, timeout);
+	return epoll_impl(epfd, evs, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, NULL);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *mask)
+{
+	RESOLVE(epoll_pwait);
+	if (!shadowed(epfd) || !ready())
+		return real_epoll_pwait(epfd, evs, max, timeout, mask);
+	return epoll_impl(epfd, evs, max, timeout < 0 ? -1 : (int64_t)timeout * 1000000, mask);
+}
+
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *tmo, const sigset_t *mask)
+{
+	RESOLVE(epoll_pwait2);
+	if (!real_epoll_pwait2) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!shadowed(epfd) || !ready())
+		return real_epoll_pwait2(epfd, evs, max, tmo, mask);
+	if (tmo && (tmo->tv_sec < 0 || tmo->tv_nsec < 0 || tmo->tv_nsec >= 1000000000)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return epoll_impl(epfd, evs, max, tmo ? (int64_t)tmo->tv_sec * 1000000000 + tmo->tv_nsec : -1, mask);
+}
+
+/* ---- processes ---- */
+
+/* Before a fork every accelerated socket goes back to its kernel socket,
+ * which parent and child then share as they would without accel (§7). */
+static void before_fork(int all)
+{
+	if (ready_slow())
+		GO_DO(go.handover(all));
+}
+
+EXPORT pid_t fork(void)
+{
+	RESOLVE(fork);
+	before_fork(1);
+	return real_fork();
+}
+
+/* vfork's child shares our memory and stack frame; a wrapper cannot
+ * return into it safely. fork gives the same result to every program
+ * that follows vfork's rules (exec or _exit at once). */
+EXPORT pid_t vfork(void)
+{
+	return fork();
+}
+
+/* Before an exec, sockets the new image inherits (not close-on-exec) go
+ * back to the kernel: the new image starts accel afresh. */
+static void before_exec(void)
+{
+	before_fork(0);
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	RESOLVE(execve);
+	before_exec();
+	return real_execve(path, argv, envp);
+}
+
+EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	RESOLVE(execveat);
+	if (!real_execveat) {
+		errno = ENOSYS;
+		return -1;
+	}
+	before_exec();
+	return real_execveat(dirfd, path, argv, envp, flags);
+}
+
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	RESOLVE(fexecve);
+	before_exec();
+	return real_fexecve(fd, argv, envp);
+}
+
+EXPORT int execv(const char *path, char *const argv[])
+{
+	RESOLVE(execv);
+	before_exec();
+	return real_execv(path, argv);
+}
+
+EXPORT int execvp(const char *file, char *const argv[])
+{
+	RESOLVE(execvp);
+	before_exec();
+	return real_execvp(file, argv);
+}
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	RESOLVE(execvpe);
+	before_exec();
+	return real_execvpe(file, argv, envp);
+}
+
+/* The execl family: gather the variadic arguments into an argv. */
+#define GATHER_ARGS(arg0, ap, argv)                                          \
+	size_t argc_ = 1;                                                        \
+	va_list cnt_;                                                            \
+	va_copy(cnt_, ap);                                                       \
+	while (va_arg(cnt_, char *))                                             \
+		argc_++;                                                             \
+	va_end(cnt_);                                                            \
+	char **argv = alloca((argc_ + 1) * sizeof(char *));                      \
+	argv[0] = (char *)arg0;                                                  \
+	for (size_t i_ = 1; i_ <= argc_; i_++)                                   \
+		argv[i_] = va_arg(ap, char *);
+
+EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	GATHER_ARGS(arg, ap, argv);
+	va_end(ap);
+	return execv(path, argv);
+}
+
+EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	GATHER_ARGS(arg, ap, argv);
+	va_end(ap);
+	return execvp(file, argv);
+}
+
+EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	GATHER_ARGS(arg, ap, argv);
+	char *const *envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return execve(path, argv, envp);
+}
+
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	RESOLVE(posix_spawn);
+	before_exec();
+	return real_posix_spawn(pid, path, fa, attr, argv, envp);
+}
+
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+	const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	RESOLVE(posix_spawnp);
+	before_exec();
+	return real_posix_spawnp(pid, file, fa, attr, argv, envp);
+}
+
+EXPORT int system(const char *cmd)
+{
+	RESOLVE(system);
+	before_exec();
+	return real_system(cmd);
+}

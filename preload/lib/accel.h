@@ -1,0 +1,24 @@
+/*
+ * The boundary between libaccel.so (C: the interposers, the per-fd table,
+ * the waiting) and libaccel-go.so (Go: the shim and the stack), which the
+ * C part loads at the first socket it may accelerate.
+ *
+ * Every Go entry returns a value >= 0 on success, -errno on failure, or
+ * one of the codes below.
+ */
+#ifndef ACCEL_H
+#define ACCEL_H
+
+#include <stdint.h>
+
+/* Not the shim's to do: make the call in the kernel. */
+#define ACCEL_PASS (-100000LL)
+/* The fd is the kernel's again for good: clear its mark, then pass. */
+#define ACCEL_FORGET (-100001LL)
+/* Nothing yet: a blocking call waits and calls again. */
+#define ACCEL_WAIT (-100002LL)
+
+/* How many fds a wait sleeps on for the stacks (one per stack). */
+#define ACCEL_MAX_WAIT 8
+
+#endif

@@ -1,0 +1,387 @@
+// Command preload is libaccel-go.so, the Go part of the preload library:
+// the cgo boundary between libaccel.so's C interposers (preload/lib) and
+// the shim. libaccel.so loads it with dlopen at the first socket it may
+// accelerate. Every entry returns a value >= 0, -errno, or one of the
+// codes of preload/lib/accel.h, and recovers any panic into an errno and
+// a log line: the program accel lives in must never crash because of it.
+package main
+
+/*
+#include <stdint.h>
+#include "lib/accel.h"
+*/
+import "C"
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"unsafe"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/shim"
+	"github.com/accelnet/accel/shim/config"
+	"github.com/accelnet/accel/shim/decide"
+)
+
+func main() {}
+
+var (
+	sh   *shim.Shim
+	log  *zap.Logger
+	stop = make(chan struct{})
+)
+
+// code turns a shim result into the C convention.
+func code(n int, err error) C.longlong {
+	switch {
+	case err == nil:
+		return C.longlong(n)
+	case errors.Is(err, shim.ErrPass):
+		return C.ACCEL_PASS
+	case errors.Is(err, shim.ErrForget):
+		return C.ACCEL_FORGET
+	case errors.Is(err, shim.ErrWait):
+		return C.ACCEL_WAIT
+	}
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return -C.longlong(e)
+	}
+	if log != nil {
+		log.Warn("call failed without an errno", zap.Error(err))
+	}
+	return -C.longlong(unix.EIO)
+}
+
+// guard recovers a panic at the boundary into an errno: EFAULT for a bad
+// pointer the application gave, EIO otherwise.
+func guard(r *C.longlong) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	*r = -C.longlong(unix.EIO)
+	var re runtime.Error
+	if err, ok := p.(error); ok && errors.As(err, &re) && (re.Error() == "invalid memory address or nil pointer dereference" ||
+		len(re.Error()) > 14 && re.Error()[:14] == "unexpected fau") {
+		*r = -C.longlong(unix.EFAULT)
+	}
+	if log != nil {
+		log.Error("panic in the shim, turned into an errno", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+	}
+}
+
+//export accel_go_init
+func accel_go_init(spinNs *C.int64_t) (r C.longlong) {
+	defer guard(&r)
+	// A fault in the shim is turned into an errno by guard, not a crash.
+	debug.SetPanicOnFault(true)
+	cfg, warnings, err := config.Load()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "accel: invalid configuration: %v\n", err)
+		return -C.longlong(unix.EINVAL)
+	}
+	if log, err = config.NewLogger(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "accel: %v\n", err)
+		return -C.longlong(unix.EINVAL)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	shim.Tune()
+	sh = shim.New(cfg, log, decide.Kernel{})
+	*spinNs = C.int64_t(sh.Spin.Nanoseconds())
+	go sh.Progress(stop)
+	log.Info("accel loaded", zap.Strings("interfaces", cfg.Interfaces), zap.Duration("spin", sh.Spin))
+	return 0
+}
+
+// addrOf reads a sockaddr: ok for AF_INET of full length, unspec for an
+// AF_UNSPEC one (connect's "disconnect").
+func addrOf(p unsafe.Pointer, n C.uint32_t) (ap netip.AddrPort, ok, unspec bool) {
+	if p == nil || n < 2 {
+		return ap, false, false
+	}
+	b := unsafe.Slice((*byte)(p), n)
+	family := binary.NativeEndian.Uint16(b)
+	switch {
+	case family == unix.AF_UNSPEC:
+		return ap, false, true
+	case family == unix.AF_INET && n >= unix.SizeofSockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), binary.BigEndian.Uint16(b[2:4])), true, false
+	}
+	return ap, false, false
+}
+
+//export accel_go_bind
+func accel_go_bind(fd C.int, sa unsafe.Pointer, n C.uint32_t) (r C.longlong) {
+	defer guard(&r)
+	ap, ok, _ := addrOf(sa, n)
+	if !ok {
+		return C.ACCEL_PASS
+	}
+	return code(0, sh.Bind(int(fd), ap))
+}
+
+//export accel_go_connect
+func accel_go_connect(fd C.int, sa unsafe.Pointer, n C.uint32_t) (r C.longlong) {
+	defer guard(&r)
+	ap, ok, unspec := addrOf(sa, n)
+	if !ok && !unspec {
+		return C.ACCEL_PASS
+	}
+	return code(0, sh.Connect(int(fd), ap))
+}
+
+// iovecs views a msghdr's iovecs as byte slices, in into when they fit.
+func iovecs(m *unix.Msghdr, into [][]byte) ([][]byte, bool) {
+	if m.Iovlen == 0 {
+		return into[:0], true
+	}
+	if m.Iov == nil || m.Iovlen > 1024 {
+		return nil, false
+	}
+	iov := unsafe.Slice(m.Iov, m.Iovlen)
+	out := into[:0]
+	for _, v := range iov {
+		if v.Len > 0 && v.Base == nil {
+			return nil, false
+		}
+		out = append(out, unsafe.Slice(v.Base, v.Len))
+	}
+	return out, true
+}
+
+//export accel_go_sendmsg
+func accel_go_sendmsg(fd C.int, mp unsafe.Pointer, flags C.int) (r C.longlong) {
+	defer guard(&r)
+	m := (*unix.Msghdr)(mp)
+	var to netip.AddrPort
+	if m.Name != nil && m.Namelen > 0 {
+		ap, ok, _ := addrOf(unsafe.Pointer(m.Name), C.uint32_t(m.Namelen))
+		if !ok {
+			return C.ACCEL_PASS
+		}
+		to = ap
+	}
+	var store [8][]byte
+	bufs, ok := iovecs(m, store[:])
+	if !ok {
+		return -C.longlong(unix.EFAULT)
+	}
+	return code(sh.Send(int(fd), bufs, to, int(flags)))
+}
+
+//export accel_go_recvmsg
+func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int) (r C.longlong) {
+	defer guard(&r)
+	m := (*unix.Msghdr)(mp)
+	var store [8][]byte
+	bufs, ok := iovecs(m, store[:])
+	if !ok {
+		return -C.longlong(unix.EFAULT)
+	}
+	n, mflags, from, err := sh.Recv(int(fd), bufs, int(flags))
+	if err != nil {
+		return code(0, err)
+	}
+	if m.Name != nil {
+		var sa [unix.SizeofSockaddrInet4]byte
+		binary.NativeEndian.PutUint16(sa[0:2], unix.AF_INET)
+		binary.BigEndian.PutUint16(sa[2:4], from.Port())
+		a := from.Addr().As4()
+		copy(sa[4:8], a[:])
+		copy(unsafe.Slice(m.Name, m.Namelen), sa[:])
+		m.Namelen = unix.SizeofSockaddrInet4
+	} else {
+		m.Namelen = 0
+	}
+	m.Controllen = 0
+	m.Flags = int32(mflags)
+	return C.longlong(n)
+}
+
+//export accel_go_timeout
+func accel_go_timeout(fd C.int, send C.int) (r C.longlong) {
+	defer guard(&r)
+	if s := sh.Lookup(int(fd)); s != nil {
+		return C.longlong(s.Timeout(send != 0).Nanoseconds())
+	}
+	return 0
+}
+
+//export accel_go_owned
+func accel_go_owned(fd C.int) (r C.longlong) {
+	defer guard(&r)
+	if sh.Lookup(int(fd)) != nil {
+		return 1
+	}
+	return 0
+}
+
+// sockets looks up the sockets of an fd list, into store when they fit.
+func sockets(fds *C.int, n C.int, store []*shim.Socket) []*shim.Socket {
+	out := store[:0]
+	if fds == nil || n <= 0 {
+		return out
+	}
+	for _, fd := range unsafe.Slice(fds, n) {
+		if s := sh.Lookup(int(fd)); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+//export accel_go_arm
+func accel_go_arm(fds *C.int, n C.int, out *C.int32_t, max C.int) (r C.longlong) {
+	defer guard(&r)
+	var store [16]*shim.Socket
+	return C.longlong(sh.Arm(sockets(fds, n, store[:]), unsafe.Slice((*int32)(unsafe.Pointer(out)), max)))
+}
+
+//export accel_go_disarm
+func accel_go_disarm(fds *C.int, n C.int) {
+	var r C.longlong
+	defer guard(&r)
+	var store [16]*shim.Socket
+	sh.Disarm(sockets(fds, n, store[:]))
+}
+
+// pollfd is struct pollfd.
+type pollfd struct {
+	fd      int32
+	events  int16
+	revents int16
+}
+
+//export accel_go_poll
+func accel_go_poll(fds unsafe.Pointer, n C.uint64_t) (r C.longlong) {
+	defer guard(&r)
+	ready := 0
+	for i := range unsafe.Slice((*pollfd)(fds), n) {
+		p := &unsafe.Slice((*pollfd)(fds), n)[i]
+		if p.fd < 0 {
+			continue
+		}
+		s := sh.Lookup(int(p.fd))
+		if s == nil {
+			continue
+		}
+		p.revents = sh.Revents(s, p.events)
+		if p.revents != 0 {
+			ready++
+		}
+	}
+	return C.longlong(ready)
+}
+
+//export accel_go_arm_epoll
+func accel_go_arm_epoll(epfd C.int, out *C.int32_t, max C.int) (r C.longlong) {
+	defer guard(&r)
+	var store [16]*shim.Socket
+	return C.longlong(sh.Arm(sh.EpollSockets(int(epfd), store[:0]), unsafe.Slice((*int32)(unsafe.Pointer(out)), max)))
+}
+
+//export accel_go_disarm_epoll
+func accel_go_disarm_epoll(epfd C.int) {
+	var r C.longlong
+	defer guard(&r)
+	var store [16]*shim.Socket
+	sh.Disarm(sh.EpollSockets(int(epfd), store[:0]))
+}
+
+//export accel_go_epoll_ctl
+func accel_go_epoll_ctl(epfd, op, fd C.int, events C.uint32_t, data C.uint64_t) (r C.longlong) {
+	defer guard(&r)
+	if sh.EpollCtl(int(epfd), int(op), int(fd), uint32(events), uint64(data)) {
+		return 1
+	}
+	return 0
+}
+
+//export accel_go_epoll_scan
+func accel_go_epoll_scan(epfd C.int, evs unsafe.Pointer, max C.int) (r C.longlong) {
+	defer guard(&r)
+	if max <= 0 || evs == nil {
+		return 0
+	}
+	return C.longlong(sh.EpollScan(int(epfd), unsafe.Slice((*byte)(evs), int(max)*12)))
+}
+
+//export accel_go_close
+func accel_go_close(fd C.int) {
+	var r C.longlong
+	defer guard(&r)
+	sh.Close(int(fd))
+}
+
+//export accel_go_dup
+func accel_go_dup(oldfd, newfd C.int) {
+	var r C.longlong
+	defer guard(&r)
+	sh.Dup(int(oldfd), int(newfd))
+}
+
+//export accel_go_nonblock
+func accel_go_nonblock(fd, on C.int) {
+	var r C.longlong
+	defer guard(&r)
+	sh.SetNonblock(int(fd), on != 0)
+}
+
+//export accel_go_shutdown
+func accel_go_shutdown(fd, how C.int) {
+	var r C.longlong
+	defer guard(&r)
+	sh.Shutdown(int(fd), int(how))
+}
+
+//export accel_go_setsockopt
+func accel_go_setsockopt(fd, level, name C.int, val unsafe.Pointer, n C.uint32_t) {
+	var r C.longlong
+	defer guard(&r)
+	var b []byte
+	if val != nil && n > 0 {
+		b = unsafe.Slice((*byte)(val), n)
+	}
+	sh.SetOption(int(fd), int(level), int(name), b)
+}
+
+//export accel_go_sockerr
+func accel_go_sockerr(fd C.int) (r C.longlong) {
+	defer guard(&r)
+	return code(sh.SocketError(int(fd)))
+}
+
+//export accel_go_inq
+func accel_go_inq(fd C.int) (r C.longlong) {
+	defer guard(&r)
+	return code(sh.InQueue(int(fd)))
+}
+
+//export accel_go_handover
+func accel_go_handover(all C.int) {
+	var r C.longlong
+	defer guard(&r)
+	if all != 0 {
+		sh.HandoverAll("fork: parent and child share the kernel's socket")
+	} else {
+		sh.HandoverInherited("exec or spawn: the new program inherits the socket")
+	}
+}
+
+//export accel_go_exit
+func accel_go_exit() {
+	var r C.longlong
+	defer guard(&r)
+	sh.WriteStats()
+	log.Sync()
+}

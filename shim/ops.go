@@ -1,0 +1,506 @@
+package shim
+
+import (
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/shim/config"
+	"github.com/accelnet/accel/stack"
+	"github.com/accelnet/accel/udp"
+)
+
+// ErrForget says: the fd is the kernel's again for good (a socket handed
+// back to the kernel has nothing queued any more); make the call in the
+// kernel, and stop asking.
+var ErrForget = errors.New("shim: forget the fd")
+
+// touch records that a thread is polling the socket's stack.
+func (s *Socket) touch() { s.is.lastPoll.Store(time.Now().UnixNano()) }
+
+// Bind binds an fd. A candidate socket is decided first; ErrPass leaves
+// the call to the kernel.
+func (sh *Shim) Bind(fd int, ap netip.AddrPort) error {
+	s := sh.fds.get(fd)
+	if s == nil {
+		var err error
+		if s, err = sh.Decide(fd, config.UDPRecv, ap, netip.AddrPort{}); s == nil || err != nil {
+			if err != nil {
+				return err
+			}
+			return ErrForget
+		}
+	}
+	a := ap.Addr()
+	if !a.IsUnspecified() && !a.IsMulticast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255}) && a != s.u.StackAddr() {
+		// An address the stack does not own (another address of the
+		// interface): the kernel's socket it is.
+		sh.release(fd, s, "bound to "+a.String()+", not the stack's address")
+		return ErrForget
+	}
+	return sh.steered(fd, s, s.u.Bind(ap))
+}
+
+// steered finishes a bind or connect: a flow that cannot be steered to
+// the VI leaves the socket with the kernel, whose side of the call has
+// succeeded.
+func (sh *Shim) steered(fd int, s *Socket, err error) error {
+	var se *stack.SteerError
+	if errors.As(err, &se) {
+		sh.release(fd, s, se.Error())
+		return nil
+	}
+	return err
+}
+
+// Connect connects an fd; the zero ap disconnects (AF_UNSPEC).
+func (sh *Shim) Connect(fd int, ap netip.AddrPort) error {
+	s := sh.fds.get(fd)
+	if s == nil {
+		if !ap.IsValid() {
+			return ErrPass
+		}
+		var err error
+		if s, err = sh.Decide(fd, config.UDPSend, localOf(fd), ap); s == nil || err != nil {
+			if err != nil {
+				return err
+			}
+			return ErrForget
+		}
+	}
+	if s.u.Detached() {
+		return ErrPass
+	}
+	return sh.steered(fd, s, s.u.Connect(ap))
+}
+
+func localOf(fd int) netip.AddrPort {
+	if sa, err := unix.Getsockname(fd); err == nil {
+		if in, ok := sa.(*unix.SockaddrInet4); ok {
+			return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port))
+		}
+	}
+	return netip.AddrPort{}
+}
+
+// release gives a socket back to the kernel for good (it holds nothing
+// yet, or the caller moved what it held) and forgets its fds.
+func (sh *Shim) release(fd int, s *Socket, why string) {
+	s.mu.Lock()
+	fds := s.fds
+	s.fds = nil
+	s.mu.Unlock()
+	for _, f := range fds {
+		sh.fds.set(f, nil)
+	}
+	s.u.Close()
+	sh.dropFromEpolls(s)
+	sh.fallback(fd, why)
+}
+
+// sendFlags are the flags the stack handles; any other goes to the kernel.
+const sendFlags = unix.MSG_DONTWAIT | unix.MSG_NOSIGNAL | unix.MSG_CONFIRM
+
+// Send sends one datagram gathered from bufs, to to (zero: the connected
+// peer). A candidate socket is decided first.
+func (sh *Shim) Send(fd int, bufs [][]byte, to netip.AddrPort, flags int) (int, error) {
+	s := sh.fds.get(fd)
+	if s == nil {
+		if !to.IsValid() {
+			return 0, ErrPass
+		}
+		var err error
+		if s, err = sh.Decide(fd, config.UDPSend, localOf(fd), to); s == nil || err != nil {
+			if err != nil {
+				return 0, err
+			}
+			return 0, ErrForget
+		}
+	}
+	if flags&^sendFlags != 0 || s.shutWR.Load() || s.u.Detached() {
+		// MSG_MORE (corking), MSG_OOB, a shut-down socket: the kernel's
+		// socket does exactly what Linux does.
+		return 0, ErrPass
+	}
+	s.touch()
+	b, pooled := gather(bufs)
+	n, err := s.u.SendTo(b, to)
+	if pooled != nil {
+		scratch.Put(pooled)
+	}
+	if err == unix.ENOBUFS {
+		// No frame or no room on the TX ring: the kernel would wait for
+		// send buffer space. Non-blocking callers get EAGAIN.
+		if s.nonblock.Load() || flags&unix.MSG_DONTWAIT != 0 {
+			return 0, unix.EAGAIN
+		}
+		return 0, ErrWait
+	}
+	if err != nil {
+		return 0, err
+	}
+	s.txPackets.Add(1)
+	s.txBytes.Add(uint64(n))
+	return n, nil
+}
+
+// scratch gathers and scatters datagrams for calls with several iovecs.
+var scratch = sync.Pool{New: func() any { b := make([]byte, udp.MaxPayload); return &b }}
+
+func gather(bufs [][]byte) ([]byte, *[]byte) {
+	switch len(bufs) {
+	case 0:
+		return nil, nil
+	case 1:
+		return bufs[0], nil
+	}
+	p := scratch.Get().(*[]byte)
+	b := (*p)[:0]
+	for _, x := range bufs {
+		if len(b)+len(x) > cap(b) {
+			// Longer than any datagram: the stack refuses it by length.
+			return make([]byte, totalLen(bufs)), p
+		}
+		b = append(b, x...)
+	}
+	return b, p
+}
+
+func totalLen(bufs [][]byte) int {
+	n := 0
+	for _, b := range bufs {
+		n += len(b)
+	}
+	return n
+}
+
+// recvFlags are the flags the stack handles.
+const recvFlags = unix.MSG_DONTWAIT | unix.MSG_PEEK | unix.MSG_TRUNC | unix.MSG_WAITALL | unix.MSG_CMSG_CLOEXEC
+
+// Recv takes one datagram into bufs. It returns the bytes copied (or the
+// datagram's length with MSG_TRUNC), MSG_TRUNC in msgFlags when the
+// datagram was longer than bufs, and the sender.
+func (sh *Shim) Recv(fd int, bufs [][]byte, flags int) (n, msgFlags int, from netip.AddrPort, err error) {
+	s := sh.fds.get(fd)
+	if s == nil {
+		return 0, 0, from, ErrPass
+	}
+	if flags&^recvFlags != 0 {
+		// MSG_ERRQUEUE (the kernel's error queue), MSG_OOB: the kernel's.
+		return 0, 0, from, ErrPass
+	}
+	s.touch()
+	var b []byte
+	var pooled *[]byte
+	if len(bufs) == 1 {
+		b = bufs[0]
+	} else if len(bufs) > 1 {
+		pooled = scratch.Get().(*[]byte)
+		b = (*pooled)[:min(totalLen(bufs), udp.MaxPayload)]
+	}
+	got, from, err := s.u.RecvFrom(b, flags&unix.MSG_PEEK != 0, true)
+	if pooled != nil {
+		if err == nil {
+			scatter(bufs, b[:min(got, len(b))])
+		}
+		scratch.Put(pooled)
+	}
+	switch {
+	case err == unix.EAGAIN:
+		if s.u.Detached() {
+			sh.forget(s)
+			return 0, 0, from, ErrForget
+		}
+		if s.shutRD.Load() {
+			return 0, 0, from, nil
+		}
+		if s.nonblock.Load() || flags&unix.MSG_DONTWAIT != 0 {
+			return 0, 0, from, unix.EAGAIN
+		}
+		return 0, 0, from, ErrWait
+	case err != nil:
+		return 0, 0, from, err
+	}
+	n = got
+	if got > len(b) {
+		msgFlags = unix.MSG_TRUNC
+		if flags&unix.MSG_TRUNC == 0 {
+			n = len(b)
+		}
+	}
+	if flags&unix.MSG_PEEK == 0 {
+		s.rxPackets.Add(1)
+		s.rxBytes.Add(uint64(got))
+	}
+	return n, msgFlags, from, nil
+}
+
+func scatter(bufs [][]byte, b []byte) {
+	for _, x := range bufs {
+		if len(b) == 0 {
+			return
+		}
+		k := copy(x, b)
+		b = b[k:]
+	}
+}
+
+// forget drops the fds of a socket handed back to the kernel whose queue
+// is empty: from now on the kernel alone serves them.
+func (sh *Shim) forget(s *Socket) {
+	s.mu.Lock()
+	fds := s.fds
+	s.fds = nil
+	s.mu.Unlock()
+	for _, f := range fds {
+		sh.fds.set(f, nil)
+	}
+	sh.keep(s)
+	s.u.Close()
+}
+
+// Ready is the socket's poll(2) state.
+func (sh *Shim) Ready(s *Socket) (in, out, errp, hup bool) {
+	s.touch()
+	in = s.u.Readable() || s.shutRD.Load()
+	out = true // a UDP socket is always writable: sends never queue
+	return in, out, s.u.HasError(), s.shutRD.Load() && s.shutWR.Load()
+}
+
+// Close drops an fd; the socket closes with its last fd. The caller then
+// closes the fd in the kernel.
+func (sh *Shim) Close(fd int) {
+	sh.mu.Lock()
+	delete(sh.pre, fd)
+	if e := sh.epolls[fd]; e != nil {
+		delete(sh.epolls, fd)
+	}
+	sh.mu.Unlock()
+	s := sh.fds.get(fd)
+	if s == nil {
+		return
+	}
+	sh.fds.set(fd, nil)
+	s.mu.Lock()
+	for i, f := range s.fds {
+		if f == fd {
+			s.fds = append(s.fds[:i], s.fds[i+1:]...)
+			break
+		}
+	}
+	rest := len(s.fds)
+	var next int
+	if rest > 0 {
+		next = s.fds[0]
+	}
+	s.mu.Unlock()
+	if rest > 0 {
+		if s.u.Twin() == fd {
+			s.u.Retwin(next)
+		}
+		return
+	}
+	sh.keep(s)
+	s.u.Close()
+	sh.dropFromEpolls(s)
+}
+
+// keep files a closed socket's counters for the stats file.
+func (sh *Shim) keep(s *Socket) {
+	st := s.stats(-1)
+	sh.mu.Lock()
+	if len(sh.gone) < 4096 {
+		sh.gone = append(sh.gone, st)
+	}
+	sh.mu.Unlock()
+}
+
+// Dup records that newfd now refers to oldfd's socket (dup, dup2, dup3,
+// F_DUPFD), after the kernel made it. A socket that newfd was is closed.
+func (sh *Shim) Dup(oldfd, newfd int) {
+	if oldfd == newfd {
+		return
+	}
+	if sh.fds.get(newfd) != nil {
+		sh.Close(newfd)
+	}
+	s := sh.fds.get(oldfd)
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.fds = append(s.fds, newfd)
+	s.mu.Unlock()
+	sh.fds.set(newfd, s)
+}
+
+// SetNonblock mirrors O_NONBLOCK (fcntl F_SETFL, ioctl FIONBIO).
+func (sh *Shim) SetNonblock(fd int, on bool) {
+	if s := sh.fds.get(fd); s != nil {
+		s.nonblock.Store(on)
+	}
+}
+
+// Shutdown mirrors a shutdown the kernel accepted.
+func (sh *Shim) Shutdown(fd, how int) {
+	s := sh.fds.get(fd)
+	if s == nil {
+		return
+	}
+	if how == unix.SHUT_RD || how == unix.SHUT_RDWR {
+		s.shutRD.Store(true)
+	}
+	if how == unix.SHUT_WR || how == unix.SHUT_RDWR {
+		s.shutWR.Store(true)
+	}
+}
+
+// SetOption mirrors an option the kernel accepted on fd. A kernel-only
+// option hands the socket back to the kernel. Candidate sockets record
+// their multicast memberships for the decision.
+func (sh *Shim) SetOption(fd, level, name int, val []byte) {
+	s := sh.fds.get(fd)
+	if s == nil {
+		if level == unix.IPPROTO_IP && (name == unix.IP_ADD_MEMBERSHIP || name == unix.IP_DROP_MEMBERSHIP) && len(val) >= 4 {
+			g := netip.AddrFrom4([4]byte(val[:4]))
+			sh.mu.Lock()
+			p := sh.pre[fd]
+			if p == nil {
+				p = &preSocket{}
+				sh.pre[fd] = p
+			}
+			if name == unix.IP_ADD_MEMBERSHIP {
+				p.groups = append(p.groups, g)
+			} else {
+				for i, x := range p.groups {
+					if x == g {
+						p.groups = append(p.groups[:i], p.groups[i+1:]...)
+						break
+					}
+				}
+			}
+			sh.mu.Unlock()
+		}
+		return
+	}
+	if what := KernelOnly(level, name); what != "" && intOf(val) != 0 {
+		sh.Handover(s, what+" is on: the kernel's socket gives it")
+		return
+	}
+	switch {
+	case level == unix.IPPROTO_IP && name == unix.IP_ADD_MEMBERSHIP && len(val) >= 4:
+		s.u.JoinGroup(netip.AddrFrom4([4]byte(val[:4])))
+	case level == unix.IPPROTO_IP && name == unix.IP_DROP_MEMBERSHIP && len(val) >= 4:
+		s.u.LeaveGroup(netip.AddrFrom4([4]byte(val[:4])))
+	case level == unix.SOL_SOCKET && (name == unix.SO_RCVTIMEO || name == unix.SO_SNDTIMEO):
+		tv, err := unix.GetsockoptTimeval(fd, level, name)
+		if err == nil {
+			if name == unix.SO_RCVTIMEO {
+				s.rcvtimeo.Store(tv.Nano())
+			} else {
+				s.sndtimeo.Store(tv.Nano())
+			}
+		}
+	case level == unix.SOL_SOCKET && (name == unix.SO_RCVBUF || name == unix.SO_RCVBUFFORCE):
+		if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF); err == nil {
+			s.u.SetRcvLimit(v)
+		}
+	default:
+		// Read back what the kernel made of it (clamps, doubling).
+		if v, err := unix.GetsockoptInt(fd, level, name); err == nil {
+			s.mirror(level, name, v)
+		}
+	}
+}
+
+func intOf(b []byte) int {
+	switch {
+	case len(b) >= 4:
+		return int(int32(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24))
+	case len(b) >= 1:
+		return int(b[0])
+	}
+	return 0
+}
+
+// SocketError is SO_ERROR: the stack's pending error, cleared; ErrPass
+// when the stack has none (the kernel's own is then the answer).
+func (sh *Shim) SocketError(fd int) (int, error) {
+	s := sh.fds.get(fd)
+	if s == nil {
+		return 0, ErrPass
+	}
+	if err := s.u.Error(); err != nil {
+		if e, ok := err.(unix.Errno); ok {
+			return int(e), nil
+		}
+	}
+	return 0, ErrPass
+}
+
+// InQueue is FIONREAD (SIOCINQ) for UDP: the size of the first datagram.
+func (sh *Shim) InQueue(fd int) (int, error) {
+	s := sh.fds.get(fd)
+	if s == nil {
+		return 0, ErrPass
+	}
+	s.touch()
+	s.u.Readable()
+	if s.u.Queued() == 0 && s.u.Detached() {
+		return 0, ErrPass
+	}
+	return s.u.Pending(), nil
+}
+
+// Handover gives a socket back to the kernel: its filter goes, what the
+// stack queued is still read first, and then the kernel's socket serves
+// it. Before a fork or an exec every socket is handed over, so that
+// parent and children share the kernel's socket as they would without
+// accel (ARCHITECTURE §7).
+func (sh *Shim) Handover(s *Socket, why string) {
+	if s.u.Detached() {
+		return
+	}
+	s.u.Detach()
+	sh.restoreEpolls(s)
+	sh.fallback(-1, why)
+	sh.log.Info("socket handed back to the kernel", zap.String("reason", why), zap.Int("queued", s.u.Queued()))
+}
+
+// HandoverAll hands every socket back to the kernel (fork, exec).
+func (sh *Shim) HandoverAll(why string) {
+	seen := map[*Socket]bool{}
+	sh.fds.each(func(fd int, s *Socket) {
+		if !seen[s] {
+			seen[s] = true
+			sh.Handover(s, why)
+		}
+	})
+}
+
+// Timeout is the socket's SO_RCVTIMEO (recv) or SO_SNDTIMEO, 0 for none.
+func (s *Socket) Timeout(send bool) time.Duration {
+	if send {
+		return time.Duration(s.sndtimeo.Load())
+	}
+	return time.Duration(s.rcvtimeo.Load())
+}
+
+// HandoverInherited hands back the sockets a new program inherits across
+// an exec (those with an fd not marked close-on-exec).
+func (sh *Shim) HandoverInherited(why string) {
+	seen := map[*Socket]bool{}
+	sh.fds.each(func(fd int, s *Socket) {
+		if seen[s] {
+			return
+		}
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && fl&unix.FD_CLOEXEC == 0 {
+			seen[s] = true
+			sh.Handover(s, why)
+		}
+	})
+}

@@ -1,0 +1,470 @@
+// Package shim is the socket API of the preload library, in Go: it turns
+// the application's calls on its accelerated fds into calls on the stack,
+// with the kernel's semantics (errors, blocking, readiness).
+//
+// Every accelerated socket is first the application's kernel socket, and
+// stays one: the shim adopts it as the stack socket's kernel twin (see
+// stack.NewUDPOn). Its fd number, its options, its address and port, and
+// the errors of bind and connect all stay the kernel's, so most calls the
+// shim only mirrors: the C layer makes the real call, and on success tells
+// the shim. Data and readiness are the shim's.
+//
+// The shim never blocks. Where the kernel would wait, a call returns
+// ErrWait and the C layer spins (calling again) for ACCEL_SPIN_USEC, then
+// sleeps in poll(2) on the fds that Arm gives; Go's runtime is not
+// involved in the sleep (ARCHITECTURE §6: a wait made in Go cost 30-50 µs
+// more than the same wait in C).
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/shim/config"
+	"github.com/accelnet/accel/shim/decide"
+	"github.com/accelnet/accel/stack"
+	"github.com/accelnet/accel/vi/xdp"
+	"github.com/accelnet/accel/vi/xsk"
+)
+
+// ErrPass says: this is not the shim's to do; make the call in the kernel.
+var ErrPass = errors.New("shim: pass to the kernel")
+
+// ErrWait says: nothing yet; a blocking call waits and calls again.
+var ErrWait = errors.New("shim: wait")
+
+// Shim is the process's accelerated sockets and their stacks.
+type Shim struct {
+	cfg  *config.Config
+	log  *zap.Logger
+	dec  *decide.Decider
+	Spin time.Duration
+
+	mu        sync.Mutex
+	stacks    map[stackKey]*ifStack
+	pre       map[int]*preSocket // memberships made before the decision
+	epolls    map[int]*epollSet
+	fallbacks map[string]uint64 // sockets left with the kernel, by reason
+	gone      []SocketStats     // sockets closed, for the stats file
+	warned    map[string]bool
+
+	fds fdTable
+}
+
+// stackKey names a stack: an interface, and with ACCEL_STACK_PER_THREAD
+// the thread that owns it.
+type stackKey struct {
+	ifname string
+	tid    int
+}
+
+// ifStack is a stack on one VI of an interface.
+type ifStack struct {
+	key  stackKey
+	port *xsk.Port // shared by the interface's stacks
+	vi   *xsk.VI
+	st   *stack.Stack
+	// lastPoll is when a thread last polled the stack (unix ns): the
+	// progress engine polls stacks nobody is inside.
+	lastPoll atomic.Int64
+}
+
+// preSocket is what the shim knows of a socket before its decision.
+type preSocket struct {
+	groups []netip.Addr
+}
+
+// New makes the shim for a configuration.
+func New(cfg *config.Config, log *zap.Logger, r decide.Router) *Shim {
+	return &Shim{
+		cfg: cfg, log: log, dec: decide.New(cfg, r),
+		Spin:      time.Duration(cfg.SpinUsec) * time.Microsecond,
+		stacks:    map[stackKey]*ifStack{},
+		pre:       map[int]*preSocket{},
+		epolls:    map[int]*epollSet{},
+		fallbacks: map[string]uint64{},
+		warned:    map[string]bool{},
+	}
+}
+
+// Log is the shim's logger.
+func (sh *Shim) Log() *zap.Logger { return sh.log }
+
+// Socket is one accelerated socket, reachable through one or more fds.
+type Socket struct {
+	u      *stack.UDPSocket
+	is     *ifStack
+	reason string
+
+	mu       sync.Mutex
+	fds      []int // the application's fds for it; fds[0] is the twin
+	nonblock atomic.Bool
+	rcvtimeo atomic.Int64 // ns, 0: none
+	sndtimeo atomic.Int64
+	shutRD   atomic.Bool
+	shutWR   atomic.Bool
+
+	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
+}
+
+// Lookup returns the socket of an accelerated fd.
+func (sh *Shim) Lookup(fd int) *Socket { return sh.fds.get(fd) }
+
+// portKind maps ACCEL_BIND_MODE and ACCEL_XDP_MODE to the VI's settings.
+func (sh *Shim) portConfig(ifname string) xsk.Config {
+	c := xsk.Config{Interface: ifname, Queue: sh.cfg.Queue, Frames: sh.cfg.Frames, FrameSize: sh.cfg.FrameSize, RingSize: sh.cfg.RingSize}
+	switch sh.cfg.BindMode {
+	case "copy":
+		c.Bind = xsk.BindCopy
+	case "zerocopy":
+		c.Bind = xsk.BindZeroCopy
+	}
+	switch sh.cfg.XDPMode {
+	case "native":
+		c.XDP = xdp.ModeNative
+	case "generic":
+		c.XDP = xdp.ModeGeneric
+	}
+	return c
+}
+
+// stackFor returns the stack a new socket on ifname lives on, making it
+// (and the interface's port) at first use.
+func (sh *Shim) stackFor(ifname string) (*ifStack, error) {
+	key := stackKey{ifname: ifname}
+	if sh.cfg.PerThread {
+		key.tid = unix.Gettid()
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if is := sh.stacks[key]; is != nil {
+		return is, nil
+	}
+	// The interface's port is shared by its stacks: one UMEM, one queue.
+	var port *xsk.Port
+	for k, is := range sh.stacks {
+		if k.ifname == ifname {
+			port = is.port
+			break
+		}
+	}
+	if port == nil {
+		var err error
+		if port, err = xsk.Open(sh.portConfig(ifname)); err != nil {
+			return nil, fmt.Errorf("open a VI port on %s: %w", ifname, err)
+		}
+	}
+	fresh := len(sh.stacksOn(ifname)) == 0
+	v, err := port.NewVI()
+	if err != nil {
+		if fresh {
+			port.Close()
+		}
+		return nil, fmt.Errorf("make a VI on %s: %w", ifname, err)
+	}
+	prefix, err := ifPrefix(ifname)
+	if err != nil {
+		v.Close()
+		if fresh {
+			port.Close()
+		}
+		return nil, err
+	}
+	st, err := stack.New(stack.Config{Device: v, Addr: prefix, Kernel: true})
+	if err != nil {
+		v.Close()
+		if fresh {
+			port.Close()
+		}
+		return nil, fmt.Errorf("make the stack on %s: %w", ifname, err)
+	}
+	is := &ifStack{key: key, port: port, vi: v, st: st}
+	sh.stacks[key] = is
+	sh.log.Info("stack ready", zap.String("interface", ifname), zap.Stringer("address", prefix),
+		zap.Int("queue", port.Queue()), zap.Int("thread", key.tid))
+	return is, nil
+}
+
+func (sh *Shim) stacksOn(ifname string) []*ifStack {
+	var out []*ifStack
+	for k, is := range sh.stacks {
+		if k.ifname == ifname {
+			out = append(out, is)
+		}
+	}
+	return out
+}
+
+// ifPrefix is the interface's first IPv4 address with its prefix.
+func ifPrefix(ifname string) (netip.Prefix, error) {
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("find interface %s: %w", ifname, err)
+	}
+	addrs, err := ifc.Addrs()
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("addresses of %s: %w", ifname, err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP.To4()); ok && n.IP.To4() != nil {
+				bits, _ := n.Mask.Size()
+				return netip.PrefixFrom(ip, bits), nil
+			}
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("interface %s has no IPv4 address", ifname)
+}
+
+// fallback records that a socket stays with the kernel, and logs the
+// reason the first time it is given.
+func (sh *Shim) fallback(fd int, reason string) {
+	sh.mu.Lock()
+	sh.fallbacks[reason]++
+	first := sh.fallbacks[reason] == 1
+	sh.mu.Unlock()
+	if first {
+		sh.log.Info("socket stays with the kernel", zap.Int("fd", fd), zap.String("reason", reason))
+	} else {
+		sh.log.Debug("socket stays with the kernel", zap.Int("fd", fd), zap.String("reason", reason))
+	}
+}
+
+// kernelOnlyOptions are options whose effect only the kernel's socket
+// gives: ancillary data the stack does not produce, device binding,
+// socket filters. A socket with one of them set stays with the kernel.
+var kernelOnlyOptions = []struct {
+	level, name int
+	what        string
+}{
+	{unix.IPPROTO_IP, unix.IP_PKTINFO, "IP_PKTINFO"},
+	{unix.IPPROTO_IP, unix.IP_RECVTTL, "IP_RECVTTL"},
+	{unix.IPPROTO_IP, unix.IP_RECVTOS, "IP_RECVTOS"},
+	{unix.IPPROTO_IP, unix.IP_RECVOPTS, "IP_RECVOPTS"},
+	{unix.IPPROTO_IP, unix.IP_RETOPTS, "IP_RETOPTS"},
+	{unix.IPPROTO_IP, unix.IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR"},
+	{unix.IPPROTO_IP, unix.IP_RECVERR, "IP_RECVERR"},
+	{unix.IPPROTO_IP, unix.IP_TRANSPARENT, "IP_TRANSPARENT"},
+	{unix.SOL_SOCKET, unix.SO_TIMESTAMP, "SO_TIMESTAMP"},
+	{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, "SO_TIMESTAMPNS"},
+	{unix.SOL_SOCKET, unix.SO_TIMESTAMPING, "SO_TIMESTAMPING"},
+	{unix.SOL_SOCKET, unix.SO_RXQ_OVFL, "SO_RXQ_OVFL"},
+	{unix.SOL_SOCKET, unix.SO_MARK, "SO_MARK"},
+}
+
+// KernelOnly reports the name of a kernel-only option (level, name), or "".
+func KernelOnly(level, name int) string {
+	for _, o := range kernelOnlyOptions {
+		if o.level == level && o.name == name {
+			return o.what
+		}
+	}
+	if level == unix.SOL_SOCKET && (name == unix.SO_BINDTODEVICE || name == unix.SO_ATTACH_FILTER || name == unix.SO_ATTACH_BPF) {
+		return "a device binding or socket filter"
+	}
+	return ""
+}
+
+// kernelOnlySet names a kernel-only option set on fd, or "".
+func kernelOnlySet(fd int) string {
+	for _, o := range kernelOnlyOptions {
+		if v, err := unix.GetsockoptInt(fd, o.level, o.name); err == nil && v != 0 {
+			return o.what + " is on"
+		}
+	}
+	if dev, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE); err == nil && dev != "" {
+		return "bound to device " + dev
+	}
+	return ""
+}
+
+// Decide is the shim's one choice about a candidate socket, made when it
+// binds, connects or first sends: adopt it on a stack, or leave it with
+// the kernel (nil, nil). An error is the errno for the call, when a VI
+// cannot be had and ACCEL_NO_FAIL=0.
+func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (*Socket, error) {
+	if s := sh.fds.get(fd); s != nil {
+		return s, nil
+	}
+	sh.mu.Lock()
+	pre := sh.pre[fd]
+	delete(sh.pre, fd)
+	sh.mu.Unlock()
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil {
+		return nil, nil // not a socket, or gone: the kernel says which
+	}
+	proto, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	if typ != unix.SOCK_DGRAM || proto != unix.IPPROTO_UDP {
+		return nil, nil
+	}
+	if why := kernelOnlySet(fd); why != "" {
+		sh.fallback(fd, why)
+		return nil, nil
+	}
+	d := sh.dec.Decide(role, local, remote)
+	if !d.Accelerate {
+		sh.fallback(fd, d.Reason)
+		return nil, nil
+	}
+	is, err := sh.stackFor(d.Interface)
+	if err != nil {
+		return nil, sh.noVI(fd, err)
+	}
+	u, err := is.st.NewUDPOn(fd)
+	if err != nil {
+		return nil, sh.noVI(fd, fmt.Errorf("adopt fd %d: %w", fd, err))
+	}
+	s := &Socket{u: u, is: is, reason: d.Reason, fds: []int{fd}}
+	sh.mirrorOptions(s, fd)
+	if pre != nil {
+		for _, g := range pre.groups {
+			u.JoinGroup(g)
+		}
+	}
+	sh.fds.set(fd, s)
+	sh.log.Debug("socket accelerated", zap.Int("fd", fd), zap.String("reason", d.Reason))
+	return s, nil
+}
+
+// noVI handles a VI that cannot be had: the socket stays with the kernel,
+// loudly, or with ACCEL_NO_FAIL=0 the call fails with the cause's errno.
+func (sh *Shim) noVI(fd int, err error) error {
+	reason := "no VI: " + err.Error()
+	sh.mu.Lock()
+	first := !sh.warned[reason]
+	sh.warned[reason] = true
+	sh.fallbacks[reason]++
+	sh.mu.Unlock()
+	if first {
+		sh.log.Warn("cannot accelerate; the socket stays with the kernel", zap.Int("fd", fd), zap.Error(err),
+			zap.Bool("ACCEL_NO_FAIL", sh.cfg.NoFail))
+	}
+	if sh.cfg.NoFail {
+		return nil
+	}
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return unix.ENOMEM
+}
+
+// mirrorOptions copies the kernel socket's options that the stack acts
+// on: those the application set before the decision.
+func (sh *Shim) mirrorOptions(s *Socket, fd int) {
+	for _, o := range mirrored {
+		if v, err := unix.GetsockoptInt(fd, o.level, o.name); err == nil {
+			s.mirror(o.level, o.name, v)
+		}
+	}
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
+		s.nonblock.Store(fl&unix.O_NONBLOCK != 0)
+	}
+	for _, o := range []struct {
+		name int
+		to   *atomic.Int64
+	}{{unix.SO_RCVTIMEO, &s.rcvtimeo}, {unix.SO_SNDTIMEO, &s.sndtimeo}} {
+		if tv, err := unix.GetsockoptTimeval(fd, unix.SOL_SOCKET, o.name); err == nil {
+			o.to.Store(tv.Nano())
+		}
+	}
+}
+
+var mirrored = []struct{ level, name int }{
+	{unix.SOL_SOCKET, unix.SO_REUSEADDR}, {unix.SOL_SOCKET, unix.SO_REUSEPORT},
+	{unix.SOL_SOCKET, unix.SO_BROADCAST}, {unix.SOL_SOCKET, unix.SO_RCVBUF},
+	{unix.IPPROTO_IP, unix.IP_TTL}, {unix.IPPROTO_IP, unix.IP_TOS},
+	{unix.IPPROTO_IP, unix.IP_MULTICAST_TTL}, {unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP},
+}
+
+// mirror applies one integer option, as the kernel now has it.
+func (s *Socket) mirror(level, name, v int) {
+	u := s.u
+	switch {
+	case level == unix.SOL_SOCKET && name == unix.SO_REUSEADDR:
+		u.SetReuseAddr(v != 0)
+	case level == unix.SOL_SOCKET && name == unix.SO_REUSEPORT:
+		u.SetReusePort(v != 0)
+	case level == unix.SOL_SOCKET && name == unix.SO_BROADCAST:
+		u.SetBroadcast(v != 0)
+	case level == unix.SOL_SOCKET && name == unix.SO_RCVBUF:
+		u.SetRcvLimit(v)
+	case level == unix.IPPROTO_IP && name == unix.IP_TTL:
+		u.SetTTL(uint8(v))
+	case level == unix.IPPROTO_IP && name == unix.IP_TOS:
+		u.SetTOS(uint8(v))
+	case level == unix.IPPROTO_IP && name == unix.IP_MULTICAST_TTL:
+		u.SetMulticastTTL(uint8(v))
+	case level == unix.IPPROTO_IP && name == unix.IP_MULTICAST_LOOP:
+		u.SetMulticastLoop(v != 0)
+	}
+}
+
+// fdTable maps fds to sockets without a lock on lookups: pages of atomic
+// pointers, made as fds are used.
+type fdTable struct {
+	mu    sync.Mutex
+	pages [1 << 10]atomic.Pointer[[1 << 10]atomic.Pointer[Socket]]
+}
+
+const fdMax = 1 << 20
+
+func (t *fdTable) get(fd int) *Socket {
+	if fd < 0 || fd >= fdMax {
+		return nil
+	}
+	p := t.pages[fd>>10].Load()
+	if p == nil {
+		return nil
+	}
+	return p[fd&1023].Load()
+}
+
+func (t *fdTable) set(fd int, s *Socket) {
+	if fd < 0 || fd >= fdMax {
+		return
+	}
+	p := t.pages[fd>>10].Load()
+	if p == nil {
+		t.mu.Lock()
+		if p = t.pages[fd>>10].Load(); p == nil {
+			p = new([1 << 10]atomic.Pointer[Socket])
+			t.pages[fd>>10].Store(p)
+		}
+		t.mu.Unlock()
+	}
+	p[fd&1023].Store(s)
+}
+
+// each calls fn for every fd that has a socket.
+func (t *fdTable) each(fn func(fd int, s *Socket)) {
+	for i := range t.pages {
+		p := t.pages[i].Load()
+		if p == nil {
+			continue
+		}
+		for j := range p {
+			if s := p[j].Load(); s != nil {
+				fn(i<<10|j, s)
+			}
+		}
+	}
+}
+
+// GOMAXPROCS for the shim: every application thread inside the stack
+// needs a P (ARCHITECTURE §6), so the runtime must not cap them at the
+// CPU count.
+const maxProcs = 256
+
+// Tune sets the runtime up for life inside another program.
+func Tune() { runtime.GOMAXPROCS(maxProcs) }

@@ -1,0 +1,147 @@
+package shim
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/accelnet/accel/stack"
+)
+
+// The stats file (ACCEL_STATS_FILE) says what went through the VI and
+// what through the kernel, socket by socket: the proof a test needs that
+// a flow really was accelerated, and what `accel stat` shows an operator.
+
+// StackStats are one stack's counters.
+type StackStats struct {
+	Interface string            `json:"interface"`
+	Thread    int               `json:"thread,omitempty"`
+	Queue     int               `json:"queue"`
+	RxFrames  uint64            `json:"rx_frames"`
+	RxUDP     uint64            `json:"rx_udp"`
+	RxKernel  uint64            `json:"rx_kernel"`
+	TxUDP     uint64            `json:"tx_udp"`
+	TxKernel  uint64            `json:"tx_kernel"`
+	RxBytes   uint64            `json:"vi_rx_bytes"`
+	TxBytes   uint64            `json:"vi_tx_bytes"`
+	Drops     map[string]uint64 `json:"drops"`
+}
+
+// SocketStats are one socket's counters.
+type SocketStats struct {
+	FD        int    `json:"fd"`
+	Local     string `json:"local"`
+	Remote    string `json:"remote,omitempty"`
+	Reason    string `json:"reason"`
+	Detached  bool   `json:"handed_to_kernel,omitempty"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	Drops     uint64 `json:"rcvbuf_drops"`
+	Open      bool   `json:"open"`
+}
+
+// Stats is the process's summary.
+type Stats struct {
+	PID       int               `json:"pid"`
+	Stacks    []StackStats      `json:"stacks"`
+	Sockets   []SocketStats     `json:"sockets"`
+	Fallbacks map[string]uint64 `json:"fallbacks"`
+}
+
+func (s *Socket) stats(fd int) SocketStats {
+	st := SocketStats{FD: fd, Local: s.u.LocalAddr().String(), Reason: s.reason, Detached: s.u.Detached(),
+		RxPackets: s.rxPackets.Load(), RxBytes: s.rxBytes.Load(), TxPackets: s.txPackets.Load(), TxBytes: s.txBytes.Load(),
+		Drops: s.u.Drops(), Open: fd >= 0}
+	if r := s.u.RemoteAddr(); r.IsValid() {
+		st.Remote = r.String()
+	}
+	return st
+}
+
+// Stats gathers the summary.
+func (sh *Shim) Stats() Stats {
+	out := Stats{PID: os.Getpid(), Fallbacks: map[string]uint64{}}
+	sh.mu.Lock()
+	for _, is := range sh.stacks {
+		c := is.st.Stats()
+		v := is.vi.Stats()
+		ss := StackStats{Interface: is.key.ifname, Thread: is.key.tid, Queue: is.port.Queue(),
+			RxFrames: c.RxFrames, RxUDP: c.RxUDP, RxKernel: c.RxKernel, TxUDP: c.TxUDP, TxKernel: c.TxKernel,
+			RxBytes: v.RxBytes, TxBytes: v.TxBytes, Drops: map[string]uint64{}}
+		for d, n := range c.Drops {
+			if n > 0 {
+				ss.Drops[stack.Drop(d).String()] = n
+			}
+		}
+		out.Stacks = append(out.Stacks, ss)
+	}
+	for k, v := range sh.fallbacks {
+		out.Fallbacks[k] = v
+	}
+	out.Sockets = append(out.Sockets, sh.gone...)
+	sh.mu.Unlock()
+	sh.fds.each(func(fd int, s *Socket) { out.Sockets = append(out.Sockets, s.stats(fd)) })
+	return out
+}
+
+// WriteStats writes the stats file, if one is configured: to a temporary
+// name and then renamed, so a reader never sees half of it.
+func (sh *Shim) WriteStats() {
+	path := sh.cfg.StatsFile
+	if path == "" {
+		return
+	}
+	path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
+	b, err := json.MarshalIndent(sh.Stats(), "", "  ")
+	if err == nil {
+		tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+		if err = os.WriteFile(tmp, append(b, '\n'), 0o644); err == nil {
+			err = os.Rename(tmp, path)
+		}
+	}
+	if err != nil {
+		sh.log.Warn("cannot write the stats file", zap.String("ACCEL_STATS_FILE", path), zap.Error(err))
+	}
+}
+
+// progressEvery is how often the progress engine looks for stacks that no
+// thread has polled: it keeps timers, the kernel's side and the receive
+// rings moving while the application computes.
+const progressEvery = 5 * time.Millisecond
+
+// Progress runs the progress engine, and the periodic stats file, until
+// stop is closed.
+func (sh *Shim) Progress(stop <-chan struct{}) {
+	t := time.NewTicker(progressEvery)
+	defer t.Stop()
+	lastStats := time.Now()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			sh.mu.Lock()
+			stacks := make([]*ifStack, 0, len(sh.stacks))
+			for _, is := range sh.stacks {
+				stacks = append(stacks, is)
+			}
+			sh.mu.Unlock()
+			for _, is := range stacks {
+				if now.UnixNano()-is.lastPoll.Load() >= int64(progressEvery) {
+					is.st.Poll()
+				}
+			}
+			if sh.cfg.StatsFile != "" && len(stacks) > 0 && now.Sub(lastStats) >= time.Second {
+				lastStats = now
+				sh.WriteStats()
+			}
+		}
+	}
+}

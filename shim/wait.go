@@ -1,0 +1,297 @@
+package shim
+
+import (
+	"encoding/binary"
+	"slices"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/stack"
+)
+
+// Waiting, readiness and epoll.
+//
+// A thread that must wait calls Arm with the sockets it waits for, gets
+// the fds to sleep on (one per stack: readable when the stack may have
+// work), tries its call once more, sleeps in poll(2) in C, and calls
+// Disarm, which polls the stacks. The sockets' readiness for poll, select
+// and epoll comes from the stack; their kernel sockets add what the
+// kernel sees (errors, hang-ups).
+
+// Arm prepares a wait on the stacks of socks and returns the fds to sleep
+// on, into out; it returns how many.
+func (sh *Shim) Arm(socks []*Socket, out []int32) int {
+	var seen [8]*stack.Stack
+	n := 0
+	for _, s := range socks {
+		if s == nil {
+			continue
+		}
+		st := s.u.Stack()
+		if slices.Contains(seen[:n], st) || n == len(out) || n == len(seen) {
+			continue
+		}
+		fd, err := st.ArmWait()
+		if err != nil {
+			continue
+		}
+		seen[n] = st
+		out[n] = int32(fd)
+		n++
+	}
+	return n
+}
+
+// Disarm ends a wait that Arm began on the same sockets.
+func (sh *Shim) Disarm(socks []*Socket) {
+	var seen [8]*stack.Stack
+	n := 0
+	for _, s := range socks {
+		if s == nil {
+			continue
+		}
+		st := s.u.Stack()
+		if slices.Contains(seen[:n], st) || n == len(seen) {
+			continue
+		}
+		seen[n] = st
+		n++
+		st.DisarmWait()
+	}
+}
+
+// Poll event bits, as poll(2) and epoll share them.
+const (
+	pollIn    = unix.POLLIN
+	pollOut   = unix.POLLOUT
+	pollErr   = unix.POLLERR
+	pollHup   = unix.POLLHUP
+	pollNval  = unix.POLLNVAL
+	pollRdNrm = 0x40 // POLLRDNORM
+	pollWrNrm = 0x100 // POLLWRNORM
+	pollRdHup = 0x2000 // POLLRDHUP, EPOLLRDHUP
+)
+
+// Revents is a socket's poll(2) answer for the events asked.
+func (sh *Shim) Revents(s *Socket, events int16) int16 {
+	in, out, errp, hup := sh.Ready(s)
+	var r int16
+	if in {
+		r |= events & (pollIn | pollRdNrm)
+	}
+	if out {
+		r |= events & (pollOut | pollWrNrm)
+	}
+	if s.shutRD.Load() {
+		r |= events & pollRdHup
+	}
+	if errp {
+		r |= pollErr
+	}
+	if hup {
+		r |= pollHup
+	}
+	return r
+}
+
+// epoll flags.
+const (
+	epollET      = unix.EPOLLET
+	epollOneshot = unix.EPOLLONESHOT
+)
+
+// epollSet is the shadow of an application's epoll fd: its members that
+// are accelerated, whose readiness the kernel cannot see. The kernel's
+// epoll holds them too, asked for no events, so that it keeps reporting
+// errors and hang-ups and gives epoll_ctl its exact errors.
+type epollSet struct {
+	mu      sync.Mutex
+	entries []*epEntry
+}
+
+type epEntry struct {
+	fd       int
+	s        *Socket
+	events   uint32
+	data     uint64
+	gen      uint64 // the socket's generation when last reported (EPOLLET)
+	inEdge   bool   // EPOLLET: an edge not yet reported
+	outEdge  bool
+	disabled bool // EPOLLONESHOT fired
+}
+
+// EpollCtl mirrors an epoll_ctl the kernel accepted for an accelerated
+// fd. It reports whether the epoll fd now has accelerated members.
+func (sh *Shim) EpollCtl(epfd, op, fd int, events uint32, data uint64) bool {
+	s := sh.fds.get(fd)
+	sh.mu.Lock()
+	e := sh.epolls[epfd]
+	if e == nil {
+		if s == nil || op != unix.EPOLL_CTL_ADD {
+			sh.mu.Unlock()
+			return false
+		}
+		e = &epollSet{}
+		sh.epolls[epfd] = e
+	}
+	sh.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	i := slices.IndexFunc(e.entries, func(x *epEntry) bool { return x.fd == fd })
+	switch op {
+	case unix.EPOLL_CTL_ADD, unix.EPOLL_CTL_MOD:
+		if s == nil {
+			break
+		}
+		en := &epEntry{fd: fd, s: s, events: events, data: data, gen: s.u.Generation(), inEdge: true, outEdge: true}
+		if i >= 0 {
+			e.entries[i] = en
+		} else {
+			e.entries = append(e.entries, en)
+		}
+	case unix.EPOLL_CTL_DEL:
+		if i >= 0 {
+			e.entries = slices.Delete(e.entries, i, i+1)
+		}
+	}
+	return len(e.entries) > 0
+}
+
+// EpollSockets lists the sockets of an epoll fd's shadow, for Arm.
+func (sh *Shim) EpollSockets(epfd int, out []*Socket) []*Socket {
+	sh.mu.Lock()
+	e := sh.epolls[epfd]
+	sh.mu.Unlock()
+	if e == nil {
+		return out
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range e.entries {
+		if !slices.Contains(out, en.s) {
+			out = append(out, en.s)
+		}
+	}
+	return out
+}
+
+// EpollScan writes the ready accelerated members of epfd into events (C's
+// packed struct epoll_event, 12 bytes each) and returns how many, with
+// level-triggered, edge-triggered and one-shot semantics as epoll(7).
+func (sh *Shim) EpollScan(epfd int, events []byte) int {
+	sh.mu.Lock()
+	e := sh.epolls[epfd]
+	sh.mu.Unlock()
+	if e == nil {
+		return 0
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, en := range e.entries {
+		if (n+1)*12 > len(events) {
+			break
+		}
+		if en.disabled {
+			continue
+		}
+		in, out, errp, hup := sh.Ready(en.s)
+		var r uint32
+		if en.events&epollET != 0 {
+			if g := en.s.u.Generation(); g != en.gen {
+				en.gen, en.inEdge = g, true
+			}
+			in = in && en.inEdge
+			out = out && en.outEdge
+		}
+		if in {
+			r |= en.events & (unix.EPOLLIN | unix.EPOLLRDNORM)
+		}
+		if out {
+			r |= en.events & (unix.EPOLLOUT | unix.EPOLLWRNORM)
+		}
+		if en.s.shutRD.Load() {
+			r |= en.events & unix.EPOLLRDHUP
+		}
+		if errp {
+			r |= unix.EPOLLERR
+		}
+		if hup {
+			r |= unix.EPOLLHUP
+		}
+		if r == 0 {
+			continue
+		}
+		if r&(unix.EPOLLIN|unix.EPOLLRDNORM) != 0 {
+			en.inEdge = false
+		}
+		if r&(unix.EPOLLOUT|unix.EPOLLWRNORM) != 0 {
+			en.outEdge = false
+		}
+		if en.events&epollOneshot != 0 {
+			en.disabled = true
+		}
+		binary.NativeEndian.PutUint32(events[n*12:], r)
+		binary.NativeEndian.PutUint64(events[n*12+4:], en.data)
+		n++
+	}
+	return n
+}
+
+// dropFromEpolls removes a closed socket from every shadow set, as the
+// kernel removes a file from its epoll sets at its last close.
+func (sh *Shim) dropFromEpolls(s *Socket) {
+	sh.mu.Lock()
+	sets := make([]*epollSet, 0, len(sh.epolls))
+	for _, e := range sh.epolls {
+		sets = append(sets, e)
+	}
+	sh.mu.Unlock()
+	for _, e := range sets {
+		e.mu.Lock()
+		e.entries = slices.DeleteFunc(e.entries, func(x *epEntry) bool { return x.s == s })
+		e.mu.Unlock()
+	}
+}
+
+// restoreEpolls gives a socket handed back to the kernel its real events
+// in the kernel's epoll sets, and takes it out of the shadows.
+func (sh *Shim) restoreEpolls(s *Socket) {
+	sh.mu.Lock()
+	type reg struct {
+		epfd int
+		en   *epEntry
+	}
+	var regs []reg
+	for epfd, e := range sh.epolls {
+		e.mu.Lock()
+		for _, en := range e.entries {
+			if en.s == s {
+				regs = append(regs, reg{epfd, en})
+			}
+		}
+		e.entries = slices.DeleteFunc(e.entries, func(x *epEntry) bool { return x.s == s })
+		e.mu.Unlock()
+	}
+	sh.mu.Unlock()
+	for _, r := range regs {
+		ev := unix.EpollEvent{Events: r.en.events}
+		binary.NativeEndian.PutUint64((*[8]byte)(unsafe.Pointer(&ev.Fd))[:], r.en.data)
+		unix.EpollCtl(r.epfd, unix.EPOLL_CTL_MOD, r.en.fd, &ev)
+	}
+}
+
+// IsShadowed reports whether epfd has accelerated members.
+func (sh *Shim) IsShadowed(epfd int) bool {
+	sh.mu.Lock()
+	e := sh.epolls[epfd]
+	sh.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.entries) > 0
+}
