@@ -69,8 +69,8 @@ const (
 	pollErr   = unix.POLLERR
 	pollHup   = unix.POLLHUP
 	pollNval  = unix.POLLNVAL
-	pollRdNrm = 0x40 // POLLRDNORM
-	pollWrNrm = 0x100 // POLLWRNORM
+	pollRdNrm = 0x40   // POLLRDNORM
+	pollWrNrm = 0x100  // POLLWRNORM
 	pollRdHup = 0x2000 // POLLRDHUP, EPOLLRDHUP
 )
 

@@ -43,13 +43,13 @@ type kernel struct {
 	// The watcher blocks in epoll_wait on the kernel's side so that a
 	// spinning thread does not make that system call: it raises ready,
 	// and waits on rearm until the stack has handled what was there.
-	ready   atomic.Bool
-	rearm   chan struct{}
-	stopfd  int // an eventfd in the set that ends the watcher
+	ready  atomic.Bool
+	rearm  chan struct{}
+	stopfd int // an eventfd in the set that ends the watcher
 	// wakefd is an eventfd in the set that wakes sleepers when a poll by
 	// another thread queued data: that data is no longer on any fd.
-	wakefd int
-	woken  bool
+	wakefd  int
+	woken   bool
 	stopped chan struct{}
 	seq     uint32
 }
