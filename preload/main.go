@@ -98,7 +98,14 @@ func accel_go_init(spinNs *C.int64_t) (r C.longlong) {
 	shim.Tune()
 	sh = shim.New(cfg, log, decide.Kernel{})
 	*spinNs = C.int64_t(sh.Spin.Nanoseconds())
-	go sh.Progress(stop)
+	sh.StartProgress(stop)
+	// The runtime's poller (an epoll fd and an eventfd) starts at the
+	// first pollable file: make it start now, while libaccel.so keeps the
+	// application's low fd numbers filled.
+	if r, w, err := os.Pipe(); err == nil {
+		r.Close()
+		w.Close()
+	}
 	log.Info("accel loaded", zap.Strings("interfaces", cfg.Interfaces), zap.Duration("spin", sh.Spin))
 	return 0
 }

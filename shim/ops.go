@@ -215,11 +215,13 @@ func (sh *Shim) Recv(fd int, bufs [][]byte, flags int) (n, msgFlags int, from ne
 			sh.forget(s)
 			return 0, 0, from, ErrForget
 		}
-		if s.shutRD.Load() {
-			return 0, 0, from, nil
-		}
 		if s.nonblock.Load() || flags&unix.MSG_DONTWAIT != 0 {
 			return 0, 0, from, unix.EAGAIN
+		}
+		if s.shutRD.Load() {
+			// Linux: a blocking receive on a socket shut for reading
+			// returns 0 instead of waiting; a non-blocking one EAGAIN.
+			return 0, 0, from, nil
 		}
 		return 0, 0, from, ErrWait
 	case err != nil:

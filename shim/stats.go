@@ -116,10 +116,14 @@ func (sh *Shim) WriteStats() {
 // rings moving while the application computes.
 const progressEvery = 5 * time.Millisecond
 
-// Progress runs the progress engine, and the periodic stats file, until
-// stop is closed.
-func (sh *Shim) Progress(stop <-chan struct{}) {
+// StartProgress starts the progress engine, and the periodic stats file,
+// until stop is closed. Its timer exists when it returns.
+func (sh *Shim) StartProgress(stop <-chan struct{}) {
 	t := time.NewTicker(progressEvery)
+	go sh.progress(t, stop)
+}
+
+func (sh *Shim) progress(t *time.Ticker, stop <-chan struct{}) {
 	defer t.Stop()
 	lastStats := time.Now()
 	for {

@@ -190,6 +190,49 @@ static void logmsg(const char *msg)
 	}
 }
 
+/* The Go part's own fds (its runtime's epoll, the VI, the filter's maps,
+ * netlink, eventfds) must not take the low numbers the application would
+ * have had: a program that prints or compares fd numbers would see a
+ * difference. While Go may make fds (at start-up and when a socket's
+ * decision makes a stack), every free number below a high base is filled
+ * with /dev/null, so the kernel gives Go's fds numbers from the base up,
+ * and then the fillers are closed. */
+#include <sys/resource.h>
+#define FILL_MAX 4096
+struct fill {
+	int n;
+	int fds[FILL_MAX];
+};
+
+static void fill_low(struct fill *f)
+{
+	struct rlimit rl;
+	int base = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)base)
+		base = (int)rl.rlim_cur;
+	base -= 96;
+	f->n = 0;
+	while (base > 0 && f->n < FILL_MAX) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		if (fd >= base) {
+			RESOLVE(close);
+			real_close(fd);
+			break;
+		}
+		f->fds[f->n++] = fd;
+	}
+}
+
+static void unfill(struct fill *f)
+{
+	RESOLVE(close);
+	for (int i = 0; i < f->n; i++)
+		real_close(f->fds[i]);
+	f->n = 0;
+}
+
 static void atfork_child(void)
 {
 	/* Only this thread exists in the child: Go's runtime threads do not.
@@ -273,9 +316,12 @@ static void load_go(void)
 	SYM(inq, "accel_go_inq");
 	SYM(handover, "accel_go_handover");
 	SYM(exit, "accel_go_exit");
+	static struct fill f;
+	fill_low(&f);
 	in_go++;
 	long long r = go.init(&spin_ns);
 	in_go--;
+	unfill(&f);
 	if (r < 0) {
 		snprintf(why, sizeof why, "the Go part did not start (%s); see the log", strerror((int)-r));
 		goto fail;
@@ -523,6 +569,25 @@ static int surely_kernel(const struct sockaddr *sa, socklen_t len, int remote)
 	return !on_accel_iface(a);
 }
 
+/* decide_call makes a Go call that may decide a candidate (and so make a
+ * stack and its fds) with the low fds filled. */
+static pthread_mutex_t fill_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fill fill_store;
+#define DECIDE_CALL(fd, expr)                                                \
+	({                                                                       \
+		long long r2_;                                                       \
+		if (kind(fd) == FD_CAND) {                                           \
+			pthread_mutex_lock(&fill_mu);                                    \
+			fill_low(&fill_store);                                           \
+			r2_ = GO_CALL(expr);                                             \
+			unfill(&fill_store);                                             \
+			pthread_mutex_unlock(&fill_mu);                                  \
+		} else {                                                             \
+			r2_ = GO_CALL(expr);                                             \
+		}                                                                    \
+		r2_;                                                                 \
+	})
+
 static inline int ret_errno(long long r)
 {
 	if (r < 0) {
@@ -536,11 +601,15 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	RESOLVE(bind);
 	int k = kind(fd);
-	if (k == FD_CAND && surely_kernel(sa, len, 0))
-		forget(fd);
-	if (kind(fd) == FD_KERNEL || !enter() || !ready_slow())
+	if (k == FD_CAND && surely_kernel(sa, len, 0)) {
+		int r = real_bind(fd, sa, len);
+		if (r == 0)
+			forget(fd); /* decided: the kernel's */
+		return r;
+	}
+	if (k == FD_KERNEL || !enter() || !ready_slow())
 		return real_bind(fd, sa, len);
-	long long r = decided(fd, GO_CALL(go.bind(fd, sa, len)));
+	long long r = decided(fd, DECIDE_CALL(fd, go.bind(fd, sa, len)));
 	if (r == ACCEL_PASS)
 		return real_bind(fd, sa, len);
 	return ret_errno(r);
@@ -550,11 +619,15 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	RESOLVE(connect);
 	int k = kind(fd);
-	if (k == FD_CAND && surely_kernel(sa, len, 1))
-		forget(fd);
-	if (kind(fd) == FD_KERNEL || !enter() || !ready_slow())
+	if (k == FD_CAND && surely_kernel(sa, len, 1)) {
+		int r = real_connect(fd, sa, len);
+		if (r == 0)
+			forget(fd);
+		return r;
+	}
+	if (k == FD_KERNEL || !enter() || !ready_slow())
 		return real_connect(fd, sa, len);
-	long long r = decided(fd, GO_CALL(go.connect(fd, sa, len)));
+	long long r = decided(fd, DECIDE_CALL(fd, go.connect(fd, sa, len)));
 	if (r == ACCEL_PASS)
 		return real_connect(fd, sa, len);
 	return ret_errno(r);
@@ -629,7 +702,7 @@ static long long io(int fd, void *m, int flags, int send)
 {
 	struct wait w = {0};
 	for (;;) {
-		long long r = send ? GO_CALL(go.sendmsg(fd, m, flags)) : GO_CALL(go.recvmsg(fd, m, flags));
+		long long r = send ? DECIDE_CALL(fd, go.sendmsg(fd, m, flags)) : GO_CALL(go.recvmsg(fd, m, flags));
 		if (r == ACCEL_FORGET) {
 			forget(fd);
 			return ACCEL_PASS;
@@ -700,9 +773,10 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
 	RESOLVE(sendmsg);
 	if (kind(fd) == FD_CAND && (!m || !m->msg_name || surely_kernel(m->msg_name, m->msg_namelen, 1))) {
-		if (m && m->msg_name)
+		ssize_t r = real_sendmsg(fd, m, flags);
+		if (r >= 0 && m && m->msg_name)
 			forget(fd);
-		return real_sendmsg(fd, m, flags);
+		return r;
 	}
 	if (!shim_fd(fd, 1))
 		return real_sendmsg(fd, m, flags);
@@ -715,9 +789,10 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 {
 	RESOLVE(sendto);
 	if (kind(fd) == FD_CAND && (!to || surely_kernel(to, tolen, 1))) {
-		if (to)
+		ssize_t r = real_sendto(fd, buf, len, flags, to, tolen);
+		if (r >= 0 && to)
 			forget(fd);
-		return real_sendto(fd, buf, len, flags, to, tolen);
+		return r;
 	}
 	if (!shim_fd(fd, 1))
 		return real_sendto(fd, buf, len, flags, to, tolen);
@@ -913,7 +988,7 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
 		GO_DO(go.setsockopt(fd, level, name, val, len));
 	} else if (k == FD_CAND && level == IPPROTO_IP && (name == IP_ADD_MEMBERSHIP || name == IP_DROP_MEMBERSHIP) &&
 		   enter() && ready_slow()) {
-		GO_DO(go.setsockopt(fd, level, name, val, len));
+		DECIDE_CALL(fd, (go.setsockopt(fd, level, name, val, len), 0LL));
 	}
 	return 0;
 }

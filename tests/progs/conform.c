@@ -1,0 +1,509 @@
+/*
+ * conform: a differential conformance test of the UDP socket API.
+ *
+ *   conform peer PORT          the far end: a kernel UDP service
+ *   conform test PEER PORT     the checks; run it on the kernel and under
+ *                              the preload: the outputs must be identical
+ *
+ * Every check prints what the call returned and errno (by name), and what
+ * it produced, and nothing that differs between two correct runs (no
+ * ephemeral port numbers, no timings beyond "within bounds").
+ *
+ * The peer answers commands sent to PORT:
+ *   E<payload>   echo the datagram back
+ *   B<n>,<size>  send n datagrams of size bytes back ('A'+i repeated)
+ *   A<payload>   send the payload back from PORT+1 (another source port)
+ *   Q            quit
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/sockios.h>
+
+static const char *ename(int e)
+{
+	const char *s = strerrorname_np(e);
+	return s ? s : "?";
+}
+
+static int line;
+
+#define T(name, expr)                                                                   \
+	({                                                                                  \
+		errno = 0;                                                                      \
+		long r_ = (long)(expr);                                                         \
+		int e_ = errno;                                                                 \
+		printf("%03d %-44s ret=%ld errno=%s\n", ++line, name, r_, r_ < 0 ? ename(e_) : "-"); \
+		fflush(stdout);                                                                 \
+		r_;                                                                             \
+	})
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	printf("%03d   ", ++line);
+	vprintf(fmt, ap);
+	printf("\n");
+	fflush(stdout);
+	va_end(ap);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static struct sockaddr_in sin_of(const char *a, int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, a, &sa.sin_addr);
+	return sa;
+}
+
+static const char *str(const struct sockaddr_in *sa)
+{
+	static char buf[64];
+	char a[32];
+	inet_ntop(AF_INET, &sa->sin_addr, a, sizeof a);
+	snprintf(buf, sizeof buf, "%s:%d", a, ntohs(sa->sin_port));
+	return buf;
+}
+
+/* readable waits up to 2 s for fd to be readable (through poll). */
+static int readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	return poll(&p, 1, 2000) == 1;
+}
+
+static int peer(int port)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), alt = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	struct sockaddr_in sb = {.sin_family = AF_INET, .sin_port = htons(port + 1)};
+	if (bind(fd, (void *)&sa, sizeof sa) || bind(alt, (void *)&sb, sizeof sb)) {
+		perror("peer: bind");
+		return 1;
+	}
+	static char buf[70000];
+	long long end = now_ms() + 120000;
+	while (now_ms() < end) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof from;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 1000) != 1)
+			continue;
+		ssize_t n = recvfrom(fd, buf, sizeof buf, 0, (void *)&from, &fl);
+		if (n <= 0)
+			continue;
+		switch (buf[0]) {
+		case 'E':
+			sendto(fd, buf, n, 0, (void *)&from, fl);
+			break;
+		case 'A':
+			sendto(alt, buf, n, 0, (void *)&from, fl);
+			break;
+		case 'B': {
+			buf[n] = 0;
+			int k = 0, size = 0;
+			sscanf(buf + 1, "%d,%d", &k, &size);
+			static char out[70000];
+			for (int i = 0; i < k && size <= (int)sizeof out; i++) {
+				memset(out, 'A' + i, size);
+				sendto(fd, out, size, 0, (void *)&from, fl);
+			}
+			break;
+		}
+		case 'Q':
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static void onalarm(int sig)
+{
+	(void)sig;
+}
+
+static void cmd(int fd, const struct sockaddr_in *to, const char *c)
+{
+	sendto(fd, c, strlen(c), 0, (const void *)to, sizeof *to);
+}
+
+static int test(const char *peeraddr, int port)
+{
+	struct sockaddr_in pa = sin_of(peeraddr, port), palt = sin_of(peeraddr, port + 1);
+	struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(7400)};
+	char buf[70000];
+	int v;
+	socklen_t vl = sizeof v;
+
+	/* Bad fds and non-sockets. */
+	T("recv bad fd", recv(-1, buf, 10, 0));
+	T("sendto bad fd", sendto(999, "x", 1, 0, (void *)&pa, sizeof pa));
+	int pipefd[2];
+	T("pipe", pipe(pipefd));
+	T("sendto on a pipe", sendto(pipefd[1], "x", 1, 0, (void *)&pa, sizeof pa));
+	T("bind on a pipe", bind(pipefd[0], (void *)&any, sizeof any));
+	close(pipefd[0]);
+	close(pipefd[1]);
+
+	int s = T("socket", socket(AF_INET, SOCK_DGRAM, 0));
+	T("getsockopt SO_TYPE", getsockopt(s, SOL_SOCKET, SO_TYPE, &v, &vl));
+	say("SO_TYPE=%d", v);
+	vl = sizeof v;
+	T("getsockopt SO_ERROR", getsockopt(s, SOL_SOCKET, SO_ERROR, &v, &vl));
+	say("SO_ERROR=%d", v);
+	T("recv unbound nonblocking", recv(s, buf, 10, MSG_DONTWAIT));
+
+	/* bind's errors. */
+	struct sockaddr_in6 six = {.sin6_family = AF_INET6};
+	T("bind AF_INET6 address", bind(s, (void *)&six, sizeof six));
+	T("bind short length", bind(s, (void *)&any, 4));
+	struct sockaddr_in foreign = sin_of("198.18.0.99", 7400);
+	T("bind foreign address", bind(s, (void *)&foreign, sizeof foreign));
+	T("bind *:7400", bind(s, (void *)&any, sizeof any));
+	T("bind again", bind(s, (void *)&any, sizeof any));
+	int s2 = T("socket 2", socket(AF_INET, SOCK_DGRAM, 0));
+	T("bind same port", bind(s2, (void *)&any, sizeof any));
+	close(s2);
+	struct sockaddr_in got;
+	socklen_t gl = sizeof got;
+	T("getsockname", getsockname(s, (void *)&got, &gl));
+	say("local %s", str(&got));
+	gl = sizeof got;
+	T("getpeername unconnected", getpeername(s, (void *)&got, &gl));
+
+	/* Receiving with nothing there. */
+	T("recv MSG_DONTWAIT empty", recv(s, buf, sizeof buf, MSG_DONTWAIT));
+	T("send unconnected, no address", send(s, "x", 1, 0));
+	T("sendto too long", sendto(s, buf, 65508, 0, (void *)&pa, sizeof pa));
+	struct timeval tv = {0, 200000};
+	T("SO_RCVTIMEO 200ms", setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
+	long long t0 = now_ms();
+	T("recv times out", recv(s, buf, sizeof buf, 0));
+	long long took = now_ms() - t0;
+	say("timeout honoured: %d", took >= 190 && took < 1500);
+
+	/* Echo, peek, trunc. */
+	T("sendto echo", sendto(s, "Ehello", 6, 0, (void *)&pa, sizeof pa));
+	readable(s);
+	struct sockaddr_in from;
+	socklen_t fl = sizeof from;
+	int n = T("recvfrom MSG_PEEK", recvfrom(s, buf, sizeof buf, MSG_PEEK, (void *)&from, &fl));
+	say("peeked %.*s from %s fromlen=%d", n > 0 ? n : 0, buf, str(&from), fl);
+	v = -1;
+	T("FIONREAD", ioctl(s, FIONREAD, &v));
+	say("FIONREAD=%d", v);
+	n = T("recv short MSG_TRUNC", recv(s, buf, 2, MSG_TRUNC | MSG_PEEK));
+	struct iovec iov = {buf, 3};
+	struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1};
+	n = T("recvmsg short", recvmsg(s, &mh, 0));
+	say("got %.*s flags_trunc=%d namelen=%d", n > 0 ? n : 0, buf, !!(mh.msg_flags & MSG_TRUNC), mh.msg_namelen);
+	T("recv after the datagram", recv(s, buf, sizeof buf, MSG_DONTWAIT));
+
+	/* Zero-length datagrams, fromlen short. */
+	T("sendto empty echo", sendto(s, "E", 1, 0, (void *)&pa, sizeof pa));
+	readable(s);
+	fl = 4;
+	n = T("recvfrom fromlen 4", recvfrom(s, buf, sizeof buf, 0, (void *)&from, &fl));
+	say("fromlen now %d", fl);
+
+	/* A burst, poll, select, FIONREAD. */
+	cmd(s, &pa, "B3,100");
+	readable(s);
+	usleep(100000);
+	struct pollfd p = {.fd = s, .events = POLLIN | POLLOUT};
+	T("poll in|out with data", poll(&p, 1, 0));
+	say("revents in=%d out=%d", !!(p.revents & POLLIN), !!(p.revents & POLLOUT));
+	fd_set rs, ws;
+	FD_ZERO(&rs);
+	FD_ZERO(&ws);
+	FD_SET(s, &rs);
+	FD_SET(s, &ws);
+	struct timeval zero = {0, 0};
+	T("select r|w with data", select(s + 1, &rs, &ws, NULL, &zero));
+	say("select r=%d w=%d", FD_ISSET(s, &rs), FD_ISSET(s, &ws));
+	for (int i = 0; i < 3; i++) {
+		n = T("recv burst", recv(s, buf, sizeof buf, 0));
+		say("first byte %c", n > 0 ? buf[0] : '-');
+	}
+	p.revents = 0;
+	T("poll in|out empty", poll(&p, 1, 0));
+	say("revents in=%d out=%d", !!(p.revents & POLLIN), !!(p.revents & POLLOUT));
+	p.events = POLLIN;
+	t0 = now_ms();
+	T("poll 150ms timeout", poll(&p, 1, 150));
+	took = now_ms() - t0;
+	say("poll waited: %d", took >= 140 && took < 1500);
+	struct timeval tv150 = {0, 150000};
+	FD_ZERO(&rs);
+	FD_SET(s, &rs);
+	T("select 150ms timeout", select(s + 1, &rs, NULL, NULL, &tv150));
+	say("select left tv=%ld.%06ld", (long)tv150.tv_sec, (long)tv150.tv_usec);
+
+	/* Large datagrams: the kernel fragments and reassembles them. */
+	cmd(s, &pa, "B2,4000");
+	readable(s);
+	for (int i = 0; i < 2; i++) {
+		readable(s);
+		n = T("recv 4000-byte datagram", recv(s, buf, sizeof buf, 0));
+		say("first byte %c last byte %c", n > 0 ? buf[0] : '-', n > 0 ? buf[n - 1] : '-');
+	}
+	memset(buf, 'z', 3000);
+	buf[0] = 'E';
+	T("sendto 3000 bytes echo", sendto(s, buf, 3000, 0, (void *)&pa, sizeof pa));
+	readable(s);
+	n = T("recv 3000-byte echo", recv(s, buf, sizeof buf, 0));
+
+	/* epoll: level, edge, one-shot. */
+	int ep = T("epoll_create1", epoll_create1(0));
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0x1234};
+	T("epoll_ctl ADD", epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+	T("epoll_ctl ADD again", epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+	T("epoll_ctl MOD bad fd", epoll_ctl(ep, EPOLL_CTL_MOD, 999, &ev));
+	struct epoll_event out[4];
+	T("epoll_wait empty", epoll_wait(ep, out, 4, 0));
+	cmd(s, &pa, "B2,10");
+	readable(s);
+	usleep(100000);
+	n = T("epoll_wait LT", epoll_wait(ep, out, 4, 1000));
+	say("events in=%d data=%llx", n > 0 && (out[0].events & EPOLLIN), n > 0 ? (unsigned long long)out[0].data.u64 : 0ULL);
+	T("recv one", recv(s, buf, sizeof buf, 0));
+	n = T("epoll_wait LT again", epoll_wait(ep, out, 4, 0));
+	T("recv two", recv(s, buf, sizeof buf, 0));
+	T("epoll_wait LT drained", epoll_wait(ep, out, 4, 0));
+	ev.events = EPOLLIN | EPOLLET;
+	T("epoll_ctl MOD ET", epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev));
+	cmd(s, &pa, "B2,10");
+	usleep(200000);
+	T("epoll_wait ET", epoll_wait(ep, out, 4, 1000));
+	T("epoll_wait ET again", epoll_wait(ep, out, 4, 0));
+	T("recv one", recv(s, buf, sizeof buf, 0));
+	T("epoll_wait ET after read", epoll_wait(ep, out, 4, 0));
+	T("recv two", recv(s, buf, sizeof buf, 0));
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	T("epoll_ctl MOD ONESHOT", epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev));
+	cmd(s, &pa, "B2,10");
+	usleep(200000);
+	T("epoll_wait ONESHOT", epoll_wait(ep, out, 4, 1000));
+	T("epoll_wait ONESHOT again", epoll_wait(ep, out, 4, 0));
+	T("epoll_ctl MOD rearm", epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev));
+	T("epoll_wait rearmed", epoll_wait(ep, out, 4, 0));
+	T("recv one", recv(s, buf, sizeof buf, 0));
+	T("recv two", recv(s, buf, sizeof buf, 0));
+	ev.events = EPOLLOUT | EPOLLET;
+	T("epoll_ctl MOD OUT|ET", epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev));
+	n = T("epoll_wait OUT|ET", epoll_wait(ep, out, 4, 0));
+	say("out=%d", n > 0 && (out[0].events & EPOLLOUT));
+	T("epoll_wait OUT|ET again", epoll_wait(ep, out, 4, 0));
+	T("epoll_ctl DEL", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
+	T("epoll_ctl DEL again", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
+	t0 = now_ms();
+	T("epoll_wait 150ms", epoll_wait(ep, out, 4, 150));
+	took = now_ms() - t0;
+	say("epoll waited: %d", took >= 140 && took < 1500);
+
+	/* Connected: filtering, send without address, readv/writev. */
+	T("connect peer", connect(s, (void *)&pa, sizeof pa));
+	gl = sizeof got;
+	T("getpeername", getpeername(s, (void *)&got, &gl));
+	say("peer %s", str(&got));
+	T("send Afrom-alt", send(s, "Afrom-alt", 9, 0));
+	T("send Ehi", send(s, "Ehi", 3, 0));
+	readable(s);
+	n = T("recv connected", recv(s, buf, sizeof buf, 0));
+	say("got %.*s (the other port's datagram is filtered)", n > 0 ? n : 0, buf);
+	T("recv nothing more", recv(s, buf, sizeof buf, MSG_DONTWAIT));
+	struct iovec wv[3] = {{"E", 1}, {"ab", 2}, {"cde", 3}};
+	T("writev", writev(s, wv, 3));
+	readable(s);
+	char r1[2], r2[10];
+	struct iovec rv[2] = {{r1, 2}, {r2, 10}};
+	n = T("readv", readv(s, rv, 2));
+	say("readv %.2s|%.*s", r1, n > 2 ? n - 2 : 0, r2);
+	T("write", write(s, "Ewrite", 6));
+	readable(s);
+	n = T("read", read(s, buf, sizeof buf));
+	say("read %.*s", n > 0 ? n : 0, buf);
+	T("sendto other address while connected", sendto(s, "Eother", 6, 0, (void *)&pa, sizeof pa));
+	readable(s);
+	T("recv it", recv(s, buf, sizeof buf, 0));
+
+	/* sendmmsg, recvmmsg. */
+	struct mmsghdr mm[3];
+	struct iovec mi[3];
+	char mb[3][16];
+	const char *msgs[3] = {"Em0", "Em11", "Em222"};
+	for (int i = 0; i < 3; i++) {
+		mi[i] = (struct iovec){(void *)msgs[i], strlen(msgs[i])};
+		mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &mi[i], .msg_iovlen = 1}};
+	}
+	n = T("sendmmsg 3", sendmmsg(s, mm, 3, 0));
+	say("lens %u %u %u", mm[0].msg_len, mm[1].msg_len, mm[2].msg_len);
+	readable(s);
+	usleep(100000);
+	for (int i = 0; i < 3; i++) {
+		mi[i] = (struct iovec){mb[i], sizeof mb[i]};
+		mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &mi[i], .msg_iovlen = 1}};
+	}
+	n = T("recvmmsg 3 WAITFORONE", recvmmsg(s, mm, 3, MSG_WAITFORONE, NULL));
+	for (int i = 0; i < n; i++)
+		say("msg %d: %.*s", i, (int)mm[i].msg_len, mb[i]);
+
+	/* dup: one socket, several fds. */
+	int d = T("dup", dup(s));
+	T("send on dup", send(d, "Edup", 4, 0));
+	readable(s);
+	n = T("recv on original", recv(s, buf, sizeof buf, 0));
+	T("close original", close(s));
+	T("send on dup after close", send(d, "Edup2", 5, 0));
+	readable(d);
+	n = T("recv on dup", recv(d, buf, sizeof buf, 0));
+	say("got %.*s", n > 0 ? n : 0, buf);
+	T("recv on closed original", recv(s, buf, sizeof buf, MSG_DONTWAIT));
+	int d2 = T("fcntl F_DUPFD", fcntl(d, F_DUPFD, 50));
+	say("F_DUPFD at or above 50: %d", d2 >= 50);
+	T("dup2 onto 60", dup2(d2, 60));
+	T("send on 60", send(60, "E60", 3, 0));
+	readable(60);
+	T("recv on 60", recv(60, buf, sizeof buf, 0));
+	T("close 60", close(60));
+	T("close F_DUPFD", close(d2));
+
+	/* Non-blocking modes. */
+	int fl0 = fcntl(d, F_GETFL);
+	T("fcntl O_NONBLOCK", fcntl(d, F_SETFL, fl0 | O_NONBLOCK));
+	T("recv non-blocking", recv(d, buf, sizeof buf, 0));
+	T("fcntl blocking", fcntl(d, F_SETFL, fl0));
+	int on = 1;
+	T("FIONBIO on", ioctl(d, FIONBIO, &on));
+	T("recv FIONBIO", recv(d, buf, sizeof buf, 0));
+	on = 0;
+	T("FIONBIO off", ioctl(d, FIONBIO, &on));
+	v = -1;
+	T("SIOCOUTQ", ioctl(d, SIOCOUTQ, &v));
+	say("SIOCOUTQ=%d", v);
+
+	/* Signals interrupt a blocking wait. */
+	struct sigaction sa = {.sa_handler = onalarm};
+	sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART */
+	struct timeval none = {0, 0};
+	setsockopt(d, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+	struct itimerval it = {.it_value = {0, 100000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	T("recv interrupted", recv(d, buf, sizeof buf, 0));
+	setitimer(ITIMER_REAL, &it, NULL);
+	p = (struct pollfd){.fd = d, .events = POLLIN};
+	T("poll interrupted", poll(&p, 1, 5000));
+	setitimer(ITIMER_REAL, &it, NULL);
+	T("epoll_wait interrupted", epoll_wait(ep, out, 4, 5000));
+
+	/* Options. */
+	v = 4096;
+	T("SO_RCVBUF 4096", setsockopt(d, SOL_SOCKET, SO_RCVBUF, &v, sizeof v));
+	vl = sizeof v;
+	T("getsockopt SO_RCVBUF", getsockopt(d, SOL_SOCKET, SO_RCVBUF, &v, &vl));
+	say("SO_RCVBUF=%d", v);
+	v = 7;
+	T("IP_TTL 7", setsockopt(d, IPPROTO_IP, IP_TTL, &v, sizeof v));
+	vl = sizeof v;
+	T("getsockopt IP_TTL", getsockopt(d, IPPROTO_IP, IP_TTL, &v, &vl));
+	say("IP_TTL=%d", v);
+	v = 0;
+	T("IP_TTL 0", setsockopt(d, IPPROTO_IP, IP_TTL, &v, sizeof v));
+	v = 0x10;
+	T("IP_TOS", setsockopt(d, IPPROTO_IP, IP_TOS, &v, sizeof v));
+	struct ip_mreq mr = {.imr_multiaddr.s_addr = inet_addr("10.0.0.1")};
+	T("IP_ADD_MEMBERSHIP unicast", setsockopt(d, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr));
+	T("setsockopt bad level", setsockopt(d, 12345, 1, &v, sizeof v));
+	T("send after options", send(d, "Eopt", 4, 0));
+	readable(d);
+	T("recv after options", recv(d, buf, sizeof buf, 0));
+
+	/* Disconnect, shutdown. */
+	struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+	T("connect AF_UNSPEC", connect(d, &unspec, sizeof unspec));
+	gl = sizeof got;
+	T("getpeername after disconnect", getpeername(d, (void *)&got, &gl));
+	T("shutdown unconnected", shutdown(d, SHUT_RD));
+	T("connect again", connect(d, (void *)&pa, sizeof pa));
+	T("shutdown SHUT_WR", shutdown(d, SHUT_WR));
+	signal(SIGPIPE, SIG_IGN);
+	T("send after SHUT_WR", send(d, "Ex", 2, 0));
+	T("shutdown SHUT_RD", shutdown(d, SHUT_RD));
+	T("recv after SHUT_RD nonblocking", recv(d, buf, sizeof buf, MSG_DONTWAIT));
+	T("recv after SHUT_RD", recv(d, buf, sizeof buf, 0));
+	p = (struct pollfd){.fd = d, .events = POLLIN | POLLOUT | POLLRDHUP};
+	T("poll after shutdown", poll(&p, 1, 0));
+	say("revents %#x", p.revents);
+	T("close dup", close(d));
+
+	/* A refused port: ICMP port unreachable reaches a connected socket. */
+	int c = T("socket 3", socket(AF_INET, SOCK_DGRAM, 0));
+	struct sockaddr_in closed = sin_of(peeraddr, port + 7);
+	T("connect closed port", connect(c, (void *)&closed, sizeof closed));
+	T("send to closed port", send(c, "x", 1, 0));
+	p = (struct pollfd){.fd = c, .events = POLLIN};
+	T("poll refused", poll(&p, 1, 2000));
+	say("revents err=%d", !!(p.revents & POLLERR));
+	T("recv refused", recv(c, buf, sizeof buf, 0));
+	T("recv after refusal", recv(c, buf, sizeof buf, MSG_DONTWAIT));
+	T("close 3", close(c));
+
+	/* Closed fds. */
+	T("recv closed fd", recv(d, buf, sizeof buf, MSG_DONTWAIT));
+	T("send closed fd", send(d, "x", 1, 0));
+	p = (struct pollfd){.fd = d, .events = POLLIN};
+	T("poll closed fd", poll(&p, 1, 0));
+	say("revents nval=%d", !!(p.revents & POLLNVAL));
+	T("close closed fd", close(d));
+
+	/* A socket that first sends without binding. */
+	int u = T("socket 4", socket(AF_INET, SOCK_DGRAM, 0));
+	T("sendto unbound", sendto(u, "Eauto", 5, 0, (void *)&pa, sizeof pa));
+	gl = sizeof got;
+	T("getsockname after autobind", getsockname(u, (void *)&got, &gl));
+	say("autobound port nonzero: %d", got.sin_port != 0);
+	readable(u);
+	fl = sizeof from;
+	n = T("recvfrom autobound", recvfrom(u, buf, sizeof buf, 0, (void *)&from, &fl));
+	say("got %.*s from %s", n > 0 ? n : 0, buf, str(&from));
+	cmd(u, &pa, "Q");
+	T("close 4", close(u));
+	T("close epoll", close(ep));
+	(void)palt;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 3 && !strcmp(argv[1], "peer"))
+		return peer(atoi(argv[2]));
+	if (argc == 4 && !strcmp(argv[1], "test"))
+		return test(argv[2], atoi(argv[3]));
+	fprintf(stderr, "usage: conform peer PORT | conform test PEER PORT\n");
+	return 2;
+}
