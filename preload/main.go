@@ -95,7 +95,6 @@ func accel_go_init(spinNs *C.int64_t) (r C.longlong) {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	shim.Tune()
 	sh = shim.New(cfg, log, decide.Kernel{})
 	*spinNs = C.int64_t(sh.Spin.Nanoseconds())
 	sh.StartProgress(stop)
@@ -213,6 +212,13 @@ func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int) (r C.longlong) {
 	m.Controllen = 0
 	m.Flags = int32(mflags)
 	return C.longlong(n)
+}
+
+//export accel_go_thread
+func accel_go_thread() {
+	var r C.longlong
+	defer guard(&r)
+	shim.ThreadEntered()
 }
 
 //export accel_go_timeout

@@ -178,9 +178,6 @@ func totalLen(bufs [][]byte) int {
 	return n
 }
 
-// recvFlags are the flags the stack handles.
-const recvFlags = unix.MSG_DONTWAIT | unix.MSG_PEEK | unix.MSG_TRUNC | unix.MSG_WAITALL | unix.MSG_CMSG_CLOEXEC
-
 // Recv takes one datagram into bufs. It returns the bytes copied (or the
 // datagram's length with MSG_TRUNC), MSG_TRUNC in msgFlags when the
 // datagram was longer than bufs, and the sender.
@@ -189,8 +186,10 @@ func (sh *Shim) Recv(fd int, bufs [][]byte, flags int) (n, msgFlags int, from ne
 	if s == nil {
 		return 0, 0, from, ErrPass
 	}
-	if flags&^recvFlags != 0 {
-		// MSG_ERRQUEUE (the kernel's error queue), MSG_OOB: the kernel's.
+	if flags&unix.MSG_ERRQUEUE != 0 {
+		// The error queue is the kernel socket's. Other flags UDP
+		// ignores (MSG_NOSIGNAL, MSG_WAITALL, MSG_CMSG_CLOEXEC, ...)
+		// the stack ignores too.
 		return 0, 0, from, ErrPass
 	}
 	s.touch()

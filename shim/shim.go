@@ -461,10 +461,19 @@ func (t *fdTable) each(fn func(fd int, s *Socket)) {
 	}
 }
 
-// GOMAXPROCS for the shim: every application thread inside the stack
-// needs a P (ARCHITECTURE §6), so the runtime must not cap them at the
-// CPU count.
+// Every application thread inside the stack needs a P (ARCHITECTURE §6),
+// so GOMAXPROCS must not cap them at the CPU count; but every P costs
+// (GC workers run on idle Ps, each on a thread of its own), so it grows
+// with the threads that have entered, from the CPU count, up to maxProcs.
 const maxProcs = 256
 
-// Tune sets the runtime up for life inside another program.
-func Tune() { runtime.GOMAXPROCS(maxProcs) }
+var threads atomic.Int32
+
+// ThreadEntered is told once per application thread, at its first call.
+func ThreadEntered() {
+	n := int(threads.Add(1))
+	want := min(max(runtime.NumCPU(), n+1), maxProcs)
+	if want > runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(want)
+	}
+}

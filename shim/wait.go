@@ -24,24 +24,24 @@ import (
 // on, into out; it returns how many.
 func (sh *Shim) Arm(socks []*Socket, out []int32) int {
 	var seen [8]*stack.Stack
-	n := 0
+	n, k := 0, 0
 	for _, s := range socks {
 		if s == nil {
 			continue
 		}
 		st := s.u.Stack()
-		if slices.Contains(seen[:n], st) || n == len(out) || n == len(seen) {
+		if slices.Contains(seen[:n], st) || k+3 > len(out) || n == len(seen) {
 			continue
 		}
-		fd, err := st.ArmWait()
-		if err != nil {
-			continue
-		}
+		w := st.ArmWait()
 		seen[n] = st
-		out[n] = int32(fd)
 		n++
+		for _, fd := range w.FDs[:w.N] {
+			out[k] = int32(fd)
+			k++
+		}
 	}
-	return n
+	return k
 }
 
 // Disarm ends a wait that Arm began on the same sockets.

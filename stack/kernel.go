@@ -38,7 +38,7 @@ type kernel struct {
 	checked time.Duration
 	buf     []byte
 	evs     [32]unix.EpollEvent
-	armed   int // threads waiting with the device's fd in the set
+	armed   int // threads sleeping on the stack
 
 	// The watcher blocks in epoll_wait on the kernel's side so that a
 	// spinning thread does not make that system call: it raises ready,
@@ -46,8 +46,8 @@ type kernel struct {
 	ready  atomic.Bool
 	rearm  chan struct{}
 	stopfd int // an eventfd in the set that ends the watcher
-	// wakefd is an eventfd in the set that wakes sleepers when a poll by
-	// another thread queued data: that data is no longer on any fd.
+	// wakefd is an eventfd that wakes sleepers when a poll by another
+	// thread queued data: that data is no longer on any fd.
 	wakefd  int
 	woken   bool
 	stopped chan struct{}
@@ -106,10 +106,6 @@ func newKernel(s *Stack) (_ *kernel, err error) {
 	}
 	if k.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		return nil, fmt.Errorf("kernel mode: eventfd: %w", err)
-	}
-	// Edge-triggered: the watcher must not spin on it while it is raised.
-	if err = unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, k.wakefd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(k.wakefd)}); err != nil {
-		return nil, fmt.Errorf("kernel mode: watch eventfd: %w", err)
 	}
 	// Dump after subscribing, so no change falls between the two.
 	if err = k.loadRoutes(); err != nil {

@@ -362,11 +362,11 @@ func TestKernelModeWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := kernelUDP(t, pair.A, 0)
-	fd, err := s.ArmWait()
-	if err != nil {
-		t.Fatal(err)
+	w := s.ArmWait()
+	var pfd []unix.PollFd
+	for _, fd := range w.FDs[:w.N] {
+		pfd = append(pfd, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 	}
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	if n, _ := unix.Poll(pfd, 50); n != 0 {
 		t.Fatal("woke with nothing to do")
 	}
@@ -375,7 +375,7 @@ func TestKernelModeWait(t *testing.T) {
 		a.WriteToUDP([]byte("wake"), &net.UDPAddr{IP: pair.B.Addr.AsSlice(), Port: 9800})
 	}()
 	start := time.Now()
-	if n, err := unix.Poll(pfd, 3000); n != 1 || err != nil {
+	if n, err := unix.Poll(pfd, 3000); n < 1 || err != nil {
 		t.Fatalf("no wake-up: %d %v", n, err)
 	}
 	s.DisarmWait()

@@ -237,32 +237,34 @@ func earliest(a, b time.Duration) time.Duration {
 	return a
 }
 
+// WaitFDs are the fds a sleeping thread polls (POLLIN) for a stack.
+type WaitFDs struct {
+	N   int
+	FDs [3]int
+}
+
 // ArmWait prepares a thread to sleep until the stack may have work, and
-// returns the fd to wait on (readable: poll the stack). Every ArmWait is
-// paired with a DisarmWait after the wait. In Kernel mode the fd is an
-// epoll set over the device, the netlink socket and the kernel twins; the
-// device joins it only while someone waits, because a socket in an epoll
-// set costs the kernel a callback on every frame.
-func (s *Stack) ArmWait() (int, error) {
+// returns the fds to poll (readable: poll the stack). Every ArmWait is
+// paired with a DisarmWait after the wait. In Kernel mode they are the
+// device, the kernel's side (an epoll set over netlink and the twins),
+// and a wake-up eventfd that another thread raises when its poll queued
+// data for sleepers. The caller polls them with poll(2), which watches
+// them only while it sleeps: an fd kept in an epoll set would cost the
+// kernel a callback on every frame, which a spinning stack should not
+// pay, and adding and removing it around every sleep costs two system
+// calls.
+func (s *Stack) ArmWait() WaitFDs {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.kern == nil {
-		return s.dev.FD(), nil
+		return WaitFDs{N: 1, FDs: [3]int{s.dev.FD()}}
 	}
 	k := s.kern
-	if k.armed == 0 && s.dev.FD() >= 0 {
-		fd := s.dev.FD()
-		if err := unix.EpollCtl(k.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}); err != nil {
-			return -1, fmt.Errorf("stack: arm wait: %w", err)
-		}
-	}
 	k.armed++
-	return k.epfd, nil
+	return WaitFDs{N: 3, FDs: [3]int{s.dev.FD(), k.epfd, k.wakefd}}
 }
 
-// DisarmWait ends a wait that ArmWait began, and polls the stack fully:
-// the device, and the kernel's side whatever the watcher has said yet,
-// since the wait may have ended for a twin or a netlink message.
+// DisarmWait ends a wait that ArmWait began, and polls the stack.
 func (s *Stack) DisarmWait() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -270,23 +272,16 @@ func (s *Stack) DisarmWait() {
 	if k == nil || k.armed == 0 {
 		return
 	}
-	if k.armed--; k.armed == 0 {
-		if s.dev.FD() >= 0 {
-			unix.EpollCtl(k.epfd, unix.EPOLL_CTL_DEL, s.dev.FD(), nil)
-		}
-		if k.woken {
-			var b [8]byte
-			unix.Read(k.wakefd, b[:])
-			k.woken = false
-		}
+	if k.armed--; k.armed == 0 && k.woken {
+		var b [8]byte
+		unix.Read(k.wakefd, b[:])
+		k.woken = false
 	}
 	if s.closed {
 		return
 	}
 	s.drain()
-	now := s.cfg.Now()
-	k.checked = now - kernelCheckEvery
-	s.timers(now)
+	s.timers(s.cfg.Now())
 }
 
 // Close closes every socket and the stack's kernel resources; the device

@@ -150,6 +150,7 @@ static struct {
 	long long (*recvmsg)(int, void *, int);
 	long long (*timeout)(int, int);
 	long long (*owned)(int);
+	void (*thread)(void);
 	long long (*arm)(const int *, int, int32_t *, int);
 	void (*disarm)(const int *, int);
 	long long (*poll)(void *, uint64_t);
@@ -300,6 +301,7 @@ static void load_go(void)
 	SYM(recvmsg, "accel_go_recvmsg");
 	SYM(timeout, "accel_go_timeout");
 	SYM(owned, "accel_go_owned");
+	SYM(thread, "accel_go_thread");
 	SYM(arm, "accel_go_arm");
 	SYM(disarm, "accel_go_disarm");
 	SYM(poll, "accel_go_poll");
@@ -374,10 +376,21 @@ static int ready_slow(void)
 	return ready();
 }
 
+/* Go learns of each thread at its first call, to give it a P. */
+static __thread int registered;
+#define REGISTER()                                                           \
+	do {                                                                     \
+		if (__builtin_expect(!registered, 0)) {                              \
+			registered = 1;                                                  \
+			go.thread();                                                     \
+		}                                                                    \
+	} while (0)
+
 #define GO_CALL(expr)                                                        \
 	({                                                                       \
 		int saved_errno_ = errno;                                            \
 		in_go++;                                                             \
+		REGISTER();                                                          \
 		__typeof__(expr) r_ = (expr);                                        \
 		in_go--;                                                             \
 		errno = saved_errno_;                                                \
@@ -388,6 +401,7 @@ static int ready_slow(void)
 	do {                                                                     \
 		int saved_errno_ = errno;                                            \
 		in_go++;                                                             \
+		REGISTER();                                                          \
 		stmt;                                                                \
 		in_go--;                                                             \
 		errno = saved_errno_;                                                \
