@@ -9,6 +9,8 @@ package main
 /*
 #include <stdint.h>
 #include "lib/accel.h"
+
+static void call_forget(void *f, int fd) { ((void (*)(int))f)(fd); }
 */
 import "C"
 
@@ -79,7 +81,7 @@ func guard(r *C.longlong) {
 }
 
 //export accel_go_init
-func accel_go_init(spinNs *C.int64_t) (r C.longlong) {
+func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer) (r C.longlong) {
 	defer guard(&r)
 	// A fault in the shim is turned into an errno by guard, not a crash.
 	debug.SetPanicOnFault(true)
@@ -96,6 +98,7 @@ func accel_go_init(spinNs *C.int64_t) (r C.longlong) {
 		log.Warn(w)
 	}
 	sh = shim.New(cfg, log, decide.Kernel{})
+	sh.Forgot = func(fd int) { C.call_forget(forget, C.int(fd)) }
 	*spinNs = C.int64_t(sh.Spin.Nanoseconds())
 	sh.StartProgress(stop)
 	// The runtime's poller (an epoll fd and an eventfd) starts at the
@@ -289,6 +292,10 @@ func accel_go_poll(fds unsafe.Pointer, n C.uint64_t) (r C.longlong) {
 			continue
 		}
 		p.revents = sh.Revents(s, p.events)
+		if sh.Lookup(int(p.fd)) == nil {
+			// Handed back to the kernel: the caller must poll it there.
+			return -1
+		}
 		if p.revents != 0 {
 			ready++
 		}

@@ -236,6 +236,7 @@ func (sh *Shim) Recv(fd int, bufs [][]byte, flags int) (n, msgFlags int, from ne
 	if flags&unix.MSG_PEEK == 0 {
 		s.rxPackets.Add(1)
 		s.rxBytes.Add(uint64(got))
+		sh.settle(s)
 	}
 	return n, msgFlags, from, nil
 }
@@ -259,9 +260,22 @@ func (sh *Shim) forget(s *Socket) {
 	s.mu.Unlock()
 	for _, f := range fds {
 		sh.fds.set(f, nil)
+		if sh.Forgot != nil {
+			sh.Forgot(f)
+		}
 	}
 	sh.keep(s)
 	s.u.Close()
+}
+
+// settle forgets a socket handed back to the kernel once the stack holds
+// nothing more of it. It reports whether it did.
+func (sh *Shim) settle(s *Socket) bool {
+	if s.u.Detached() && s.u.Queued() == 0 {
+		sh.forget(s)
+		return true
+	}
+	return false
 }
 
 // Ready is the socket's poll(2) state.
@@ -470,6 +484,7 @@ func (sh *Shim) Handover(s *Socket, why string) {
 	sh.restoreEpolls(s)
 	sh.fallback(-1, why)
 	sh.log.Info("socket handed back to the kernel", zap.String("reason", why), zap.Int("queued", s.u.Queued()))
+	sh.settle(s)
 }
 
 // HandoverAll hands every socket back to the kernel (fork, exec).

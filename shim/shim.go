@@ -58,6 +58,10 @@ type Shim struct {
 	warned    map[string]bool
 
 	fds fdTable
+
+	// Forgot tells the C layer that an fd is the kernel's again (a
+	// socket handed back whose queue is empty).
+	Forgot func(fd int)
 }
 
 // stackKey names a stack: an interface, and with ACCEL_STACK_PER_THREAD

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -91,6 +92,9 @@ func (sh *Shim) Stats() Stats {
 	return out
 }
 
+// statsMu orders the writers of the stats file (the periodic one, exit).
+var statsMu sync.Mutex
+
 // WriteStats writes the stats file, if one is configured: to a temporary
 // name and then renamed, so a reader never sees half of it.
 func (sh *Shim) WriteStats() {
@@ -98,6 +102,8 @@ func (sh *Shim) WriteStats() {
 	if path == "" {
 		return
 	}
+	statsMu.Lock()
+	defer statsMu.Unlock()
 	path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
 	b, err := json.MarshalIndent(sh.Stats(), "", "  ")
 	if err == nil {

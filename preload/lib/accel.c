@@ -143,7 +143,7 @@ static inline int shadowed(int fd)
 /* ---- the Go part ---- */
 
 static struct {
-	long long (*init)(int64_t *spin_ns);
+	long long (*init)(int64_t *spin_ns, void (*forget)(int));
 	long long (*bind)(int, const void *, uint32_t);
 	long long (*connect)(int, const void *, uint32_t);
 	long long (*sendmsg)(int, const void *, int);
@@ -234,6 +234,8 @@ static void unfill(struct fill *f)
 	f->n = 0;
 }
 
+static void forget(int fd);
+
 static void atfork_child(void)
 {
 	/* Only this thread exists in the child: Go's runtime threads do not.
@@ -321,7 +323,7 @@ static void load_go(void)
 	static struct fill f;
 	fill_low(&f);
 	in_go++;
-	long long r = go.init(&spin_ns);
+	long long r = go.init(&spin_ns, forget);
 	in_go--;
 	unfill(&f);
 	if (r < 0) {
@@ -1206,6 +1208,14 @@ static int any_accel(const struct pollfd *fds, nfds_t n)
 	return 0;
 }
 
+/* poll_compat is the kernel's ppoll with a timeout in ns (< 0: none). */
+static int poll_compat(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_t *mask)
+{
+	RESOLVE(ppoll);
+	struct timespec ts = ts_of(tmo_ns > 0 ? tmo_ns : 0);
+	return real_ppoll(fds, n, tmo_ns < 0 ? NULL : &ts, mask);
+}
+
 /* poll_impl is poll(2) over a mix of accelerated and kernel fds; tmo_ns
  * < 0 waits for ever. */
 static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_t *mask)
@@ -1244,6 +1254,21 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 	int result;
 	for (;;) {
 		int a = (int)GO_CALL(go.poll(fds, n));
+		if (a < 0) {
+			/* A socket went back to the kernel: start again with it
+			 * among the kernel's fds. */
+			if (k != local)
+				free(k);
+			if (afds != afds_local)
+				free(afds);
+			int64_t left = tmo_ns;
+			if (tmo_ns > 0) {
+				left = w.deadline - now_ns();
+				if (left < 0)
+					left = 0;
+			}
+			return any_accel(fds, n) ? poll_impl(fds, n, left, mask) : poll_compat(fds, n, left, mask);
+		}
 		int kr = nk ? real_poll(k, n, 0) : 0;
 		if (kr < 0) {
 			result = -1;
@@ -1258,9 +1283,9 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 			continue;
 		int32_t wfds[ACCEL_MAX_WAIT];
 		int nw = (int)GO_CALL(go.arm(afds, na, wfds, ACCEL_MAX_WAIT));
-		if (GO_CALL(go.poll(fds, n)) > 0) {
+		if (GO_CALL(go.poll(fds, n)) != 0) {
 			GO_DO(go.disarm(afds, na));
-			break;
+			continue;
 		}
 		int s = sleep_on(wfds, nw, k, (int)n, &w, -1, mask);
 		int e = errno;

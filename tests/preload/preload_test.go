@@ -1,0 +1,251 @@
+package preload_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestConformance runs the same program through the UDP socket API on the
+// kernel and under the preload, against the same kernel peer: the two
+// outputs must be identical, line for line, and the second run must have
+// gone through the VI.
+func TestConformance(t *testing.T) {
+	p := pair(t)
+	k := kernelEnv(t)
+	conform := filepath.Join(k.dir, "conform")
+	const port = "7500"
+	outputs := make([]string, 2)
+	a := accelEnv(t, p.A)
+	for i, e := range []*env{k, a} {
+		peer := start(t, p.B, k, 2*time.Minute, conform, "peer", port)
+		time.Sleep(200 * time.Millisecond)
+		outputs[i] = run(t, p.A, e, 2*time.Minute, conform, "test", p.B.Addr.String(), port)
+		peer.wait(t)
+	}
+	if outputs[0] != outputs[1] {
+		kl, al := strings.Split(outputs[0], "\n"), strings.Split(outputs[1], "\n")
+		var diff []string
+		for i := 0; i < max(len(kl), len(al)); i++ {
+			var x, y string
+			if i < len(kl) {
+				x = kl[i]
+			}
+			if i < len(al) {
+				y = al[i]
+			}
+			if x != y {
+				diff = append(diff, fmt.Sprintf("kernel: %s\n accel: %s", x, y))
+			}
+		}
+		t.Fatalf("the outputs differ in %d lines:\n%s", len(diff), strings.Join(diff, "\n"))
+	}
+	if n := strings.Count(outputs[0], "\n"); n < 150 {
+		t.Fatalf("the program stopped early (%d lines)", n)
+	}
+	st := accelerated(t, a, 15)
+	var main bool
+	for _, s := range st.Sockets {
+		if s.Local == "0.0.0.0:7400" && s.RxPackets > 15 && s.TxPackets > 15 {
+			main = true
+		}
+	}
+	if !main {
+		t.Fatalf("the socket on port 7400 was not accelerated: %+v", st.Sockets)
+	}
+}
+
+// TestPingPong runs a C ping-pong with both ends under the preload, for
+// every way of waiting.
+func TestPingPong(t *testing.T) {
+	p := pair(t)
+	const n = 3000
+	for i, how := range []string{"block", "poll", "select", "epoll", "spin"} {
+		t.Run(how, func(t *testing.T) {
+			port := fmt.Sprint(9100 + 10*i)
+			eb, ea := accelEnv(t, p.B), accelEnv(t, p.A)
+			udppp := filepath.Join(eb.dir, "udppp")
+			srv := start(t, p.B, eb, time.Minute, udppp, "server", p.B.Addr.String(), port, "1", fmt.Sprint(n), how)
+			time.Sleep(300 * time.Millisecond)
+			out := run(t, p.A, ea, time.Minute, udppp, "client", p.B.Addr.String(), port, "1", fmt.Sprint(n), how)
+			if !strings.HasPrefix(out, "ok 3000 ") {
+				t.Fatalf("client: %s", out)
+			}
+			srv.wait(t)
+			accelerated(t, ea, n)
+			accelerated(t, eb, n)
+			t.Log(strings.TrimSpace(out))
+		})
+	}
+}
+
+// TestStackPerThread runs four threads, each with its own socket, on
+// stacks of their own: four stacks on each side, each carrying its
+// thread's round trips.
+func TestStackPerThread(t *testing.T) {
+	p := pair(t)
+	const n = 500
+	eb, ea := accelEnv(t, p.B, "ACCEL_STACK_PER_THREAD=1"), accelEnv(t, p.A, "ACCEL_STACK_PER_THREAD=1", "ACCEL_SPIN_USEC=20")
+	udppp := filepath.Join(eb.dir, "udppp")
+	srv := start(t, p.B, eb, time.Minute, udppp, "server", p.B.Addr.String(), "9300", "4", fmt.Sprint(n), "block")
+	time.Sleep(300 * time.Millisecond)
+	out := run(t, p.A, ea, time.Minute, udppp, "client", p.B.Addr.String(), "9300", "4", fmt.Sprint(n), "block")
+	if !strings.HasPrefix(out, "ok 2000 ") {
+		t.Fatalf("client: %s", out)
+	}
+	srv.wait(t)
+	for _, e := range []*env{ea, eb} {
+		st := accelerated(t, e, 4*n)
+		if len(st.Stacks) != 4 {
+			t.Fatalf("%d stacks, want one per thread: %+v", len(st.Stacks), st.Stacks)
+		}
+		for _, s := range st.Stacks {
+			if s.Thread == 0 || s.RxUDP != n {
+				t.Fatalf("stack of thread %d carried %d datagrams, want %d", s.Thread, s.RxUDP, n)
+			}
+		}
+	}
+}
+
+// TestSignals checks that asynchronous signals stay off Go's threads.
+func TestSignals(t *testing.T) {
+	p := pair(t)
+	e := accelEnv(t, p.A)
+	out := run(t, p.A, e, time.Minute, filepath.Join(e.dir, "sigs"), p.A.Addr.String(), "9400")
+	if !strings.HasPrefix(out, "ok handler=50 signalfd=50") {
+		t.Fatalf("sigs: %s", out)
+	}
+}
+
+// TestNoFail takes the VI away (a queue the interface does not have):
+// with ACCEL_NO_FAIL=1 the program runs on the kernel and the stats file
+// says why; with 0 its bind fails.
+func TestNoFail(t *testing.T) {
+	p := pair(t)
+	k := kernelEnv(t)
+	udppp := filepath.Join(k.dir, "udppp")
+	srv := start(t, p.B, k, time.Minute, udppp, "server", p.B.Addr.String(), "9500", "1", "100", "block")
+	time.Sleep(200 * time.Millisecond)
+	e := accelEnv(t, p.A, "ACCEL_QUEUE=7", "ACCEL_LOG=off")
+	out := run(t, p.A, e, time.Minute, udppp, "client", p.B.Addr.String(), "9500", "1", "100", "block")
+	if !strings.HasPrefix(out, "ok 100 ") {
+		t.Fatalf("client: %s", out)
+	}
+	srv.wait(t)
+	st := readStats(t, e.stats)
+	if len(st.Stacks) != 0 || len(st.Fallbacks) == 0 {
+		t.Fatalf("want no stack and a fallback reason: %+v", st)
+	}
+	for why := range st.Fallbacks {
+		if !strings.Contains(why, "no VI") {
+			t.Fatalf("fallback reason %q", why)
+		}
+	}
+	e0 := accelEnv(t, p.A, "ACCEL_QUEUE=7", "ACCEL_NO_FAIL=0", "ACCEL_LOG=off")
+	pr := start(t, p.A, e0, time.Minute, udppp, "client", p.B.Addr.String(), "9500", "1", "1", "block")
+	<-pr.done
+	if pr.cmd.ProcessState.Success() || !strings.Contains(pr.err.String(), "connect") {
+		t.Fatalf("with ACCEL_NO_FAIL=0 the connect should fail: %v %s", pr.cmd.ProcessState, pr.err.String())
+	}
+}
+
+// TestPython runs Python's blocking sockets, selectors and asyncio
+// against a Python server, all under the preload, and a server that
+// forks while its socket is in use.
+func TestPython(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	script := filepath.Join(root(), "tests", "progs", "pyudp.py")
+	for i, mode := range []string{"blocking", "selectors", "asyncio", "fork"} {
+		t.Run(mode, func(t *testing.T) {
+			port := fmt.Sprint(9600 + i)
+			const n = 200
+			eb, ea := accelEnv(t, p.B), accelEnv(t, p.A)
+			srvMode, cliMode := "server", mode
+			if mode == "fork" {
+				srvMode, cliMode = "fork-server", "fork-client"
+			}
+			srv := start(t, p.B, eb, time.Minute, "python3", script, srvMode, p.B.Addr.String(), port, fmt.Sprint(n))
+			time.Sleep(500 * time.Millisecond)
+			out := run(t, p.A, ea, time.Minute, "python3", script, cliMode, p.B.Addr.String(), port, fmt.Sprint(n))
+			if !strings.HasPrefix(out, fmt.Sprintf("ok %d", n)) {
+				t.Fatalf("client: %s", out)
+			}
+			srv.wait(t)
+			accelerated(t, ea, n)
+			if mode == "fork" {
+				// The server's socket went back to the kernel at the fork.
+				st := readStats(t, eb.stats)
+				if len(st.Sockets) == 0 || !st.Sockets[0].Detached {
+					t.Fatalf("server socket not handed to the kernel at fork: %+v", st.Sockets)
+				}
+				return
+			}
+			accelerated(t, eb, n)
+		})
+	}
+}
+
+// TestNoGoWhenUnused runs programs under the preload, configured, that
+// make no accelerated socket: Go's runtime must not start in them (no
+// extra thread, libaccel-go.so not loaded).
+func TestNoGoWhenUnused(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	e := accelEnv(t, p.A)
+	code := `
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", 0))
+u.sendto(b"x", u.getsockname())
+assert u.recv(10) == b"x"
+t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+t.close()
+maps = open("/proc/self/maps").read()
+threads = [l for l in open("/proc/self/status") if l.startswith("Threads:")][0].split()[1]
+print("preloaded", "libaccel.so" in maps, "go", "libaccel-go.so" in maps, "threads", threads)
+`
+	out := run(t, p.A, e, time.Minute, "python3", "-c", code)
+	if strings.TrimSpace(out) != "preloaded True go False threads 1" {
+		t.Fatalf("want the C part only and one thread, got %q", out)
+	}
+	out = run(t, p.A, e, time.Minute, "bash", "-c", `grep -c libaccel-go /proc/$$/maps; grep Threads /proc/$$/status`)
+	if strings.Fields(out)[0] != "0" || !strings.Contains(out, "Threads:\t1") {
+		t.Fatalf("bash: %q", out)
+	}
+}
+
+// TestDaemonChild accelerates the socket a process makes after forking
+// (as a daemon does): Go starts in the child.
+func TestDaemonChild(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	eb, ea := accelEnv(t, p.B), accelEnv(t, p.A)
+	stats := strings.Replace(eb.stats, ".json", "-%p.json", 1)
+	eb.vars = append(eb.vars, "ACCEL_STATS_FILE="+stats)
+	code := `
+import os, socket, sys
+pid = os.fork()
+if pid:
+    os.waitpid(pid, 0); sys.exit(0)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 9700)); s.settimeout(10)
+for _ in range(50):
+    d, a = s.recvfrom(100); s.sendto(d, a)
+print("child", os.getpid())
+`
+	srv := start(t, p.B, eb, time.Minute, "python3", "-c", code)
+	time.Sleep(500 * time.Millisecond)
+	run(t, p.A, ea, time.Minute, "python3", filepath.Join(root(), "tests", "progs", "pyudp.py"), "blocking", p.B.Addr.String(), "9700", "50")
+	out := srv.wait(t)
+	var child string
+	fmt.Sscanf(out, "child %s", &child)
+	eb.stats = strings.Replace(stats, "%p", child, 1)
+	accelerated(t, eb, 50)
+	if _, err := os.Stat(strings.Replace(stats, "%p", fmt.Sprint(srv.cmd.Process.Pid), 1)); err == nil {
+		t.Fatal("the parent, which made no socket, wrote stats")
+	}
+}
