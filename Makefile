@@ -5,7 +5,9 @@ GO      ?= go
 GOFLAGS ?=
 BIN     := bin
 # Debian packages the tests and benchmarks need, by the command each gives.
-NEEDS   := ip:iproute2 ethtool:ethtool ping:iputils-ping
+NEEDS   := ip:iproute2 ethtool:ethtool ping:iputils-ping gcc:gcc python3:python3 \
+           sockperf:sockperf socat:socat nc:netcat-openbsd iperf3:iperf3 nginx:nginx \
+           redis-server:redis-server redis-cli:redis-tools curl:curl
 
 .PHONY: all build test bench deps generate vet clean
 
@@ -47,7 +49,7 @@ FUZZ      := stack/wire:FuzzParse:200000 stack/wire:FuzzEthernet:200000 stack/wi
 
 test: deps vet build
 	$(GO) test $(GOFLAGS) -count=1 -timeout 20m ./...
-	$(GO) test $(GOFLAGS) -race -count=1 -timeout 10m ./stack/... ./vi/... ./udp/... ./tests/...
+	$(GO) test $(GOFLAGS) -race -count=1 -timeout 10m ./stack/... ./vi/... ./udp/... ./shim/... ./tests/ ./tests/netns/... ./tests/pingpong/...
 	@for f in $(FUZZ); do \
 		pkg=$${f%%:*}; rest=$${f#*:}; target=$${rest%%:*}; n=$$(( $${rest#*:} * $(FUZZSCALE) )); \
 		echo "fuzz $$target, $$n executions"; \

@@ -1,6 +1,8 @@
 // Command accel is the operator's tool for the accel socket accelerator:
-// it documents the configuration (accel env) and shows what the filter
-// program of an interface is doing (accel filters).
+// it runs programs under the preload (accel run), documents the
+// configuration (accel env), shows what the filter program of an
+// interface is doing (accel filters) and what a process accelerated
+// (accel stat).
 package main
 
 import (
@@ -21,6 +23,8 @@ const usage = `usage: accel <command> [arguments]
 commands:
   env                 the ACCEL_* variables: defaults, accepted values, and this environment's values
   filters -i IFACE    the XDP filter program on an interface: verdict counters and installed filters
+  run PROGRAM [ARGS]   run a program with libaccel.so preloaded
+  stat STATS-FILE     show a process's stats file (ACCEL_STATS_FILE)
   version             the build's version
 `
 
@@ -35,6 +39,10 @@ func main() {
 		err = envCmd(os.Stdout, os.Environ())
 	case "filters":
 		err = filtersCmd(os.Stdout, os.Args[2:])
+	case "run":
+		err = runCmd(os.Args[2:])
+	case "stat":
+		err = statCmd(os.Stdout, os.Args[2:])
 	case "version":
 		fmt.Println(version())
 	case "help", "-h", "--help":

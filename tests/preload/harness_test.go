@@ -55,6 +55,7 @@ func build(t testing.TB) string {
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "conform"), "tests/progs/conform.c"},
 			{"gcc", "-O2", "-Wall", "-o", filepath.Join(dir, "udppp"), "tests/progs/udppp.c", "-lpthread"},
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "sigs"), "tests/progs/sigs.c", "-lpthread"},
+			{"go", "build", "-o", filepath.Join(dir, "accel"), "./cmd/accel"},
 		}
 		for _, s := range steps {
 			cmd := exec.Command(s[0], s[1:]...)

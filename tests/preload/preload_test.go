@@ -78,6 +78,12 @@ func TestPingPong(t *testing.T) {
 			accelerated(t, ea, n)
 			accelerated(t, eb, n)
 			t.Log(strings.TrimSpace(out))
+			if how == "block" {
+				stat := run(t, p.A, kernelEnv(t), time.Minute, filepath.Join(ea.dir, "accel"), "stat", ea.stats)
+				if !strings.Contains(stat, p.A.Ifname) || !strings.Contains(stat, "routed through "+p.A.Ifname) {
+					t.Fatalf("accel stat:\n%s", stat)
+				}
+			}
 		})
 	}
 }
@@ -215,6 +221,12 @@ print("preloaded", "libaccel.so" in maps, "go", "libaccel-go.so" in maps, "threa
 	out = run(t, p.A, e, time.Minute, "bash", "-c", `grep -c libaccel-go /proc/$$/maps; grep Threads /proc/$$/status`)
 	if strings.Fields(out)[0] != "0" || !strings.Contains(out, "Threads:\t1") {
 		t.Fatalf("bash: %q", out)
+	}
+	// accel run preloads the library the same way.
+	plain := &env{dir: e.dir, vars: []string{"ACCEL_INTERFACES=" + p.A.Ifname}}
+	out = run(t, p.A, plain, time.Minute, filepath.Join(e.dir, "accel"), "run", "python3", "-c", code)
+	if strings.TrimSpace(out) != "preloaded True go False threads 1" {
+		t.Fatalf("accel run: %q", out)
 	}
 }
 

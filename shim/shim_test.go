@@ -1,0 +1,185 @@
+package shim
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/shim/config"
+	"github.com/accelnet/accel/shim/decide"
+	"github.com/accelnet/accel/tests/netns"
+)
+
+// echoPeer is a connected kernel UDP socket on host b that echoes what
+// it gets, without allocating, until stop is closed.
+func echoPeer(t *testing.T, b *netns.Host, local, remote netip.AddrPort, stop chan struct{}) {
+	var fd int
+	err := b.Do(func() (err error) {
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		if err = unix.Bind(fd, &unix.SockaddrInet4{Addr: local.Addr().As4(), Port: int(local.Port())}); err != nil {
+			return err
+		}
+		return unix.Connect(fd, &unix.SockaddrInet4{Addr: remote.Addr().As4(), Port: int(remote.Port())})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv := unix.Timeval{Usec: 100000}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if n, err := unix.Read(fd, buf); err == nil {
+				unix.Write(fd, buf[:n])
+			}
+		}
+	}()
+	t.Cleanup(func() { <-done; unix.Close(fd) })
+}
+
+// shimOn makes a shim accelerating a's interface, and an accelerated
+// socket connected to peer; it runs in a's namespace.
+func shimOn(t *testing.T, a *netns.Host, local, peer netip.AddrPort) (*Shim, int) {
+	cfg, _, err := config.Parse([]string{"ACCEL_INTERFACES=" + a.Ifname, "ACCEL_FRAMES=1024", "ACCEL_RING_SIZE=256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := New(cfg, zap.NewNop(), decide.Kernel{})
+	var fd int
+	err = a.Do(func() (err error) {
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		if err = sh.Bind(fd, local); err != nil {
+			return err
+		}
+		return sh.Connect(fd, peer)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sh.Lookup(fd) == nil {
+		t.Fatal("the socket was not accelerated")
+	}
+	t.Cleanup(func() {
+		sh.Close(fd)
+		unix.Close(fd)
+		for _, is := range sh.stacks {
+			is.st.Close()
+			is.vi.Close()
+			is.port.Close()
+		}
+	})
+	return sh, fd
+}
+
+// roundTrip sends msg and spins until the echo comes back.
+func roundTrip(t testing.TB, sh *Shim, fd int, out, in [][]byte) {
+	if _, err := sh.Send(fd, out, netip.AddrPort{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; ; i++ {
+		n, _, _, err := sh.Recv(fd, in, unix.MSG_DONTWAIT)
+		if err == nil {
+			if n != len(out[0]) {
+				t.Fatalf("echo of %d bytes, want %d", n, len(out[0]))
+			}
+			return
+		}
+		if err != unix.EAGAIN {
+			t.Fatal(err)
+		}
+		if i&1023 == 0 && time.Now().After(deadline) {
+			t.Fatal("no echo in 5 s")
+		}
+	}
+}
+
+// TestDataPathAllocs holds the shim's steady-state calls to no allocation:
+// send, receive, readiness, and a wait's arm and disarm.
+func TestDataPathAllocs(t *testing.T) {
+	if why := netns.Missing(); why != "" {
+		t.Skip(why)
+	}
+	p := netns.New(t, netns.Options{})
+	local, peer := netip.AddrPortFrom(p.A.Addr, 9910), netip.AddrPortFrom(p.B.Addr, 9911)
+	stop := make(chan struct{})
+	echoPeer(t, p.B, peer, local, stop)
+	defer close(stop)
+	sh, fd := shimOn(t, p.A, local, peer)
+	s := sh.Lookup(fd)
+	out, in := [][]byte{make([]byte, 64)}, [][]byte{make([]byte, 2048)}
+	roundTrip(t, sh, fd, out, in) // warm: neighbour, buffers
+	if a := testing.AllocsPerRun(200, func() { roundTrip(t, sh, fd, out, in) }); a != 0 {
+		t.Errorf("a round trip allocates %.1f times", a)
+	}
+	socks := []*Socket{s}
+	var wfds [8]int32
+	if a := testing.AllocsPerRun(200, func() {
+		sh.Revents(s, pollIn|pollOut)
+		if sh.Arm(socks, wfds[:]) == 0 {
+			t.Fatal("no fd to wait on")
+		}
+		sh.Disarm(socks)
+	}); a != 0 {
+		t.Errorf("readiness and a wait allocate %.1f times", a)
+	}
+}
+
+// TestHandover hands a socket with a queued datagram back to the kernel:
+// the datagram is still read, then the kernel's socket serves the fd.
+func TestHandover(t *testing.T) {
+	if why := netns.Missing(); why != "" {
+		t.Skip(why)
+	}
+	p := netns.New(t, netns.Options{})
+	local, peer := netip.AddrPortFrom(p.A.Addr, 9920), netip.AddrPortFrom(p.B.Addr, 9921)
+	stop := make(chan struct{})
+	echoPeer(t, p.B, peer, local, stop)
+	defer close(stop)
+	sh, fd := shimOn(t, p.A, local, peer)
+	var forgot []int
+	sh.Forgot = func(fd int) { forgot = append(forgot, fd) }
+	s := sh.Lookup(fd)
+	if _, err := sh.Send(fd, [][]byte{[]byte("queued")}, netip.AddrPort{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.u.Queued() == 0; {
+		s.u.Readable()
+		if time.Now().After(deadline) {
+			t.Fatal("no echo")
+		}
+	}
+	sh.Handover(s, "test")
+	if len(forgot) != 0 {
+		t.Fatal("forgotten while the stack still held a datagram")
+	}
+	buf := make([]byte, 64)
+	n, _, _, err := sh.Recv(fd, [][]byte{buf}, unix.MSG_DONTWAIT)
+	if err != nil || string(buf[:n]) != "queued" {
+		t.Fatalf("queued datagram: %q %v", buf[:n], err)
+	}
+	if len(forgot) != 1 || forgot[0] != fd || sh.Lookup(fd) != nil {
+		t.Fatalf("not forgotten once drained: %v", forgot)
+	}
+	// The kernel's socket now gets the peer's datagrams.
+	unix.Write(fd, []byte("kernel"))
+	tv := unix.Timeval{Sec: 5}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	if n, err := unix.Read(fd, buf); err != nil || string(buf[:n]) != "kernel" {
+		t.Fatalf("through the kernel: %q %v", buf[:n], err)
+	}
+}
