@@ -140,6 +140,11 @@ static inline int shadowed(int fd)
 	return (unsigned)fd < FD_TABLE && (fdtab[fd] & FD_SHADOW);
 }
 
+/* The Go part's path, and the last signal a trampoline saw on this
+ * thread (see "signals"). */
+static char go_path[PATH_MAX];
+static __thread volatile sig_atomic_t sig_seen;
+
 /* ---- the Go part ---- */
 
 static struct {
@@ -281,6 +286,7 @@ static void load_go(void)
 	else
 		snprintf(path, sizeof path, "libaccel-go.so");
 
+	snprintf(go_path, sizeof go_path, "%s", path);
 	sigset_t all, old;
 	sigfillset(&all);
 	/* Synchronous signals must still reach whoever faults. */
@@ -430,6 +436,111 @@ __attribute__((constructor)) static void accel_init(void)
 	const char *udp = getenv("ACCEL_UDP");
 	enabled = ifs && *ifs && !(udp && strcmp(udp, "0") == 0);
 	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+/* ---- signals ----
+ *
+ * A blocking socket call interrupted by a signal returns EINTR, unless the
+ * handler was installed with SA_RESTART and the socket has no timeout, in
+ * which case Linux restarts it (sock_intr_errno). poll, select and
+ * epoll_wait are never restarted. Our waits (a spin, then ppoll) must do
+ * the same, so we must know that a handler ran on this thread, and with
+ * which flags: the application's handlers are installed through a
+ * trampoline that notes the signal, then calls them. Handlers of the Go
+ * part's runtime are installed as they are.
+ */
+DECLARE(int, sigaction, int, const struct sigaction *, struct sigaction *);
+static struct sigaction app_act[_NSIG];
+
+static void trampoline(int sig, siginfo_t *si, void *uc)
+{
+	sig_seen = sig;
+	const struct sigaction *a = &app_act[sig];
+	if (a->sa_flags & SA_SIGINFO)
+		a->sa_sigaction(sig, si, uc);
+	else if (a->sa_handler != SIG_IGN && a->sa_handler != SIG_DFL)
+		a->sa_handler(sig);
+}
+
+/* from_go reports whether a caller's address is in the Go part. */
+static int from_go(void *ret)
+{
+	Dl_info info;
+	return go_path[0] && dladdr(ret, &info) && info.dli_fname && strcmp(info.dli_fname, go_path) == 0;
+}
+
+static int install(int sig, const struct sigaction *act, struct sigaction *old, int mine)
+{
+	RESOLVE(sigaction);
+	if (!mine || sig <= 0 || sig >= _NSIG)
+		return real_sigaction(sig, act, old);
+	struct sigaction t, prev;
+	const struct sigaction *use = act;
+	struct sigaction saved = app_act[sig];
+	if (act && act->sa_handler != SIG_IGN && act->sa_handler != SIG_DFL) {
+		t = *act;
+		t.sa_flags |= SA_SIGINFO;
+		t.sa_sigaction = trampoline;
+		use = &t;
+	}
+	if (act)
+		app_act[sig] = *act;
+	int r = real_sigaction(sig, use, &prev);
+	if (r != 0) {
+		if (act)
+			app_act[sig] = saved;
+		return r;
+	}
+	if (old) {
+		*old = prev;
+		if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction == trampoline)
+			*old = saved; /* the application's own view */
+	}
+	return 0;
+}
+
+EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return install(sig, act, old, !from_go(__builtin_return_address(0)));
+}
+
+/* signal() in glibc has BSD semantics: SA_RESTART, the handler stays. */
+EXPORT sighandler_t signal(int sig, sighandler_t h)
+{
+	struct sigaction act = {.sa_handler = h, .sa_flags = SA_RESTART}, old;
+	sigemptyset(&act.sa_mask);
+	sigaddset(&act.sa_mask, sig);
+	if (install(sig, &act, &old, 1) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+EXPORT sighandler_t bsd_signal(int sig, sighandler_t h)
+{
+	return signal(sig, h);
+}
+
+/* sysv_signal: the handler is reset on delivery, calls are not restarted. */
+EXPORT sighandler_t sysv_signal(int sig, sighandler_t h)
+{
+	struct sigaction act = {.sa_handler = h, .sa_flags = SA_RESETHAND | SA_NODEFER}, old;
+	sigemptyset(&act.sa_mask);
+	if (install(sig, &act, &old, 1) != 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+/* interrupted reports whether a wait must end with EINTR because a
+ * handler ran on this thread: always for poll-like calls (restart = 0),
+ * and for socket calls unless the handler asked for SA_RESTART and the
+ * socket has no timeout. It clears the note. */
+static int interrupted(int restartable)
+{
+	int sig = sig_seen;
+	if (!sig)
+		return 0;
+	sig_seen = 0;
+	return !(restartable && (app_act[sig].sa_flags & SA_RESTART));
 }
 
 /* ---- sockets ---- */
@@ -652,6 +763,7 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 /* A wait: spin until spin_end, then sleep until deadline (0: none). */
 struct wait {
 	int64_t start, spin_end, deadline;
+	int deadline_noted;
 };
 
 /* wait_begin starts a wait on fd (send: for a send) at its first EWAIT,
@@ -727,6 +839,13 @@ static long long io(int fd, void *m, int flags, int send)
 			return decided(fd, r);
 		if (wait_expired(&w, fd, send))
 			return -EAGAIN;
+		if (!w.deadline_noted) {
+			/* A socket with a timeout is never restarted (Linux). */
+			w.deadline_noted = 1;
+			sig_seen = 0;
+		}
+		if (interrupted(!w.deadline))
+			return -EINTR;
 		if (now_ns() < w.spin_end)
 			continue;
 		/* Sleep: arm the stack, try once more (a thread may have queued
@@ -746,7 +865,7 @@ static long long io(int fd, void *m, int flags, int send)
 		int s = sleep_on(wfds, nw, NULL, 0, &w, send ? 200000 : -1, NULL);
 		int e = errno;
 		GO_DO(go.disarm(&fd, 1));
-		if (s < 0 && e == EINTR)
+		if (s < 0 && e == EINTR && interrupted(!w.deadline))
 			return -EINTR;
 	}
 }
@@ -1252,6 +1371,7 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 	w.spin_end = now + spin_ns;
 	w.deadline = tmo_ns >= 0 ? now + tmo_ns : 0;
 	int result;
+	sig_seen = 0;
 	for (;;) {
 		int a = (int)GO_CALL(go.poll(fds, n));
 		if (a < 0) {
@@ -1279,6 +1399,11 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 		now = now_ns();
 		if (w.deadline && now >= w.deadline)
 			break;
+		if (interrupted(0)) {
+			errno = EINTR;
+			result = -1;
+			goto out;
+		}
 		if (now < w.spin_end)
 			continue;
 		int32_t wfds[ACCEL_MAX_WAIT];
@@ -1495,6 +1620,7 @@ static int epoll_impl(int epfd, struct epoll_event *evs, int max, int64_t tmo_ns
 	w.start = now;
 	w.spin_end = now + spin_ns;
 	w.deadline = tmo_ns >= 0 ? now + tmo_ns : 0;
+	sig_seen = 0;
 	for (;;) {
 		int n = (int)GO_CALL(go.epoll_scan(epfd, evs, max));
 		if (n < max) {
@@ -1508,6 +1634,10 @@ static int epoll_impl(int epfd, struct epoll_event *evs, int max, int64_t tmo_ns
 		now = now_ns();
 		if (w.deadline && now >= w.deadline)
 			return 0;
+		if (interrupted(0)) {
+			errno = EINTR;
+			return -1;
+		}
 		if (now < w.spin_end)
 			continue;
 		int32_t wfds[ACCEL_MAX_WAIT];

@@ -13,6 +13,7 @@
  *   E<payload>   echo the datagram back
  *   B<n>,<size>  send n datagrams of size bytes back ('A'+i repeated)
  *   A<payload>   send the payload back from PORT+1 (another source port)
+ *   D<payload>   echo the datagram back after 300 ms
  *   Q            quit
  */
 #define _GNU_SOURCE
@@ -122,6 +123,10 @@ static int peer(int port)
 			break;
 		case 'A':
 			sendto(alt, buf, n, 0, (void *)&from, fl);
+			break;
+		case 'D':
+			usleep(300000);
+			sendto(fd, buf, n, 0, (void *)&from, fl);
 			break;
 		case 'B': {
 			buf[n] = 0;
@@ -419,6 +424,32 @@ static int test(const char *peeraddr, int port)
 	T("poll interrupted", poll(&p, 1, 5000));
 	setitimer(ITIMER_REAL, &it, NULL);
 	T("epoll_wait interrupted", epoll_wait(ep, out, 4, 5000));
+
+	/* SA_RESTART: a blocking receive without a timeout is restarted; with
+	 * a timeout, or for poll, the signal still interrupts. */
+	int restarted = 0;
+	(void)restarted;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGALRM, &sa, NULL);
+	T("send Ddelayed", send(d, "Ddelayed", 8, 0));
+	setitimer(ITIMER_REAL, &it, NULL);
+	n = T("recv SA_RESTART restarted", recv(d, buf, sizeof buf, 0));
+	say("got %.*s", n > 0 ? n : 0, buf);
+	struct timeval tv2 = {2, 0};
+	setsockopt(d, SOL_SOCKET, SO_RCVTIMEO, &tv2, sizeof tv2);
+	setitimer(ITIMER_REAL, &it, NULL);
+	T("recv SA_RESTART with timeout", recv(d, buf, sizeof buf, 0));
+	setsockopt(d, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+	setitimer(ITIMER_REAL, &it, NULL);
+	T("poll SA_RESTART", poll(&p, 1, 5000));
+	signal(SIGALRM, onalarm);
+	T("send Dsignal", send(d, "Dsignal", 7, 0));
+	setitimer(ITIMER_REAL, &it, NULL);
+	n = T("recv signal() restarted", recv(d, buf, sizeof buf, 0));
+	say("got %.*s", n > 0 ? n : 0, buf);
+	struct sigaction back;
+	sigaction(SIGALRM, NULL, &back);
+	say("sigaction reads back the handler: %d restart: %d", back.sa_handler == onalarm, !!(back.sa_flags & SA_RESTART));
 
 	/* Options. */
 	v = 4096;
