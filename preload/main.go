@@ -242,7 +242,8 @@ func accel_go_owned(fd C.int) (r C.longlong) {
 	return 0
 }
 
-// sockets looks up the sockets of an fd list, into store when they fit.
+// sockets looks up the sockets of an fd list (and the members of epoll
+// fds in it), into store when they fit.
 func sockets(fds *C.int, n C.int, store []*shim.Socket) []*shim.Socket {
 	out := store[:0]
 	if fds == nil || n <= 0 {
@@ -251,6 +252,8 @@ func sockets(fds *C.int, n C.int, store []*shim.Socket) []*shim.Socket {
 	for _, fd := range unsafe.Slice(fds, n) {
 		if s := sh.Lookup(int(fd)); s != nil {
 			out = append(out, s)
+		} else {
+			out = sh.EpollSockets(int(fd), out)
 		}
 	}
 	return out
@@ -289,6 +292,15 @@ func accel_go_poll(fds unsafe.Pointer, n C.uint64_t) (r C.longlong) {
 		}
 		s := sh.Lookup(int(p.fd))
 		if s == nil {
+			// An epoll fd with accelerated members is readable when
+			// one of them is.
+			if sh.IsShadowed(int(p.fd)) {
+				p.revents = 0
+				if p.events&unix.POLLIN != 0 && sh.EpollReady(int(p.fd)) {
+					p.revents = unix.POLLIN
+					ready++
+				}
+			}
 			continue
 		}
 		p.revents = sh.Revents(s, p.events)
@@ -319,9 +331,9 @@ func accel_go_disarm_epoll(epfd C.int) {
 }
 
 //export accel_go_epoll_ctl
-func accel_go_epoll_ctl(epfd, op, fd C.int, events C.uint32_t, data C.uint64_t) (r C.longlong) {
+func accel_go_epoll_ctl(epfd, op, fd C.int, events C.uint32_t, data C.uint64_t, nested C.int) (r C.longlong) {
 	defer guard(&r)
-	if sh.EpollCtl(int(epfd), int(op), int(fd), uint32(events), uint64(data)) {
+	if sh.EpollCtl(int(epfd), int(op), int(fd), uint32(events), uint64(data), nested != 0) {
 		return 1
 	}
 	return 0

@@ -3,6 +3,7 @@ package shim
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -293,6 +294,12 @@ func (sh *Shim) Close(fd int) {
 	delete(sh.pre, fd)
 	if e := sh.epolls[fd]; e != nil {
 		delete(sh.epolls, fd)
+		// Parents forget it, as the kernel does at its last close.
+		for _, p := range sh.epolls {
+			p.mu.Lock()
+			p.entries = slices.DeleteFunc(p.entries, func(x *epEntry) bool { return x.sub == e })
+			p.mu.Unlock()
+		}
 	}
 	sh.mu.Unlock()
 	s := sh.fds.get(fd)

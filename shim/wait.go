@@ -113,7 +113,8 @@ type epollSet struct {
 
 type epEntry struct {
 	fd       int
-	s        *Socket
+	s        *Socket   // an accelerated socket, or
+	sub      *epollSet // an epoll fd with accelerated members (nested)
 	events   uint32
 	data     uint64
 	gen      uint64 // the socket's generation when last reported (EPOLLET)
@@ -123,13 +124,22 @@ type epEntry struct {
 }
 
 // EpollCtl mirrors an epoll_ctl the kernel accepted for an accelerated
-// fd. It reports whether the epoll fd now has accelerated members.
-func (sh *Shim) EpollCtl(epfd, op, fd int, events uint32, data uint64) bool {
+// fd, or for an epoll fd (nested: nested is set), whose accelerated
+// members the parent must see. It reports whether the epoll fd now has
+// accelerated members or nested sets.
+func (sh *Shim) EpollCtl(epfd, op, fd int, events uint32, data uint64, nested bool) bool {
 	s := sh.fds.get(fd)
 	sh.mu.Lock()
+	var sub *epollSet
+	if nested {
+		if sub = sh.epolls[fd]; sub == nil {
+			sub = &epollSet{}
+			sh.epolls[fd] = sub
+		}
+	}
 	e := sh.epolls[epfd]
 	if e == nil {
-		if s == nil || op != unix.EPOLL_CTL_ADD {
+		if (s == nil && sub == nil) || op != unix.EPOLL_CTL_ADD {
 			sh.mu.Unlock()
 			return false
 		}
@@ -142,10 +152,13 @@ func (sh *Shim) EpollCtl(epfd, op, fd int, events uint32, data uint64) bool {
 	i := slices.IndexFunc(e.entries, func(x *epEntry) bool { return x.fd == fd })
 	switch op {
 	case unix.EPOLL_CTL_ADD, unix.EPOLL_CTL_MOD:
-		if s == nil {
+		if s == nil && sub == nil {
 			break
 		}
-		en := &epEntry{fd: fd, s: s, events: events, data: data, gen: s.u.Generation(), inEdge: true, outEdge: true}
+		en := &epEntry{fd: fd, s: s, sub: sub, events: events, data: data, inEdge: true, outEdge: true}
+		if s != nil {
+			en.gen = s.u.Generation()
+		}
 		if i >= 0 {
 			e.entries[i] = en
 		} else {
@@ -167,14 +180,61 @@ func (sh *Shim) EpollSockets(epfd int, out []*Socket) []*Socket {
 	if e == nil {
 		return out
 	}
+	return e.sockets(out, 0)
+}
+
+// sockets appends the sockets of the set and of its nested sets.
+func (e *epollSet) sockets(out []*Socket, depth int) []*Socket {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, en := range e.entries {
-		if !slices.Contains(out, en.s) {
+		switch {
+		case en.s != nil && !slices.Contains(out, en.s):
 			out = append(out, en.s)
+		case en.sub != nil && en.sub != e && depth < maxNesting:
+			out = en.sub.sockets(out, depth+1)
 		}
 	}
 	return out
+}
+
+// maxNesting bounds nested epoll sets, as the kernel's EP_MAX_NESTS.
+const maxNesting = 4
+
+// peek reports whether a wait on the set would return an accelerated
+// member, without consuming an edge or a one-shot.
+func (e *epollSet) peek(sh *Shim, depth int) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, en := range e.entries {
+		if en.disabled {
+			continue
+		}
+		if en.sub != nil {
+			if en.sub != e && depth < maxNesting && en.events&(unix.EPOLLIN|unix.EPOLLRDNORM) != 0 && en.sub.peek(sh, depth+1) {
+				return true
+			}
+			continue
+		}
+		in, out, errp, hup := sh.Ready(en.s)
+		if en.events&epollET != 0 {
+			in = in && (en.inEdge || en.s.u.Generation() != en.gen)
+			out = out && en.outEdge
+		}
+		if (in && en.events&(unix.EPOLLIN|unix.EPOLLRDNORM) != 0) || (out && en.events&(unix.EPOLLOUT|unix.EPOLLWRNORM) != 0) || errp || hup {
+			return true
+		}
+	}
+	return false
+}
+
+// EpollReady reports whether an epoll fd has a ready accelerated member
+// (poll(2) on an epoll fd: POLLIN).
+func (sh *Shim) EpollReady(epfd int) bool {
+	sh.mu.Lock()
+	e := sh.epolls[epfd]
+	sh.mu.Unlock()
+	return e != nil && e.peek(sh, 0)
 }
 
 // EpollScan writes the ready accelerated members of epfd into events (C's
@@ -195,6 +255,24 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 			break
 		}
 		if en.disabled {
+			continue
+		}
+		if en.sub != nil {
+			// A nested set is readable while one of its members is; it
+			// is reported level-triggered (and once, with EPOLLONESHOT).
+			if en.sub == e || !en.sub.peek(sh, 1) {
+				continue
+			}
+			r := en.events & (unix.EPOLLIN | unix.EPOLLRDNORM)
+			if r == 0 {
+				continue
+			}
+			if en.events&epollOneshot != 0 {
+				en.disabled = true
+			}
+			binary.NativeEndian.PutUint32(events[n*12:], r)
+			binary.NativeEndian.PutUint64(events[n*12+4:], en.data)
+			n++
 			continue
 		}
 		in, out, errp, hup := sh.Ready(en.s)

@@ -118,7 +118,8 @@ enum {
 	FD_CAND = 1,   /* AF_INET datagram socket, not decided */
 	FD_ACCEL = 2,  /* accelerated: the shim has it */
 	FD_KIND = 3,
-	FD_SHADOW = 4, /* an epoll fd with accelerated members */
+	FD_SHADOW = 4, /* an epoll fd with accelerated members or nested sets */
+	FD_EPOLLFD = 8, /* an epoll fd */
 };
 
 #define FD_TABLE (1 << 20)
@@ -161,7 +162,7 @@ static struct {
 	long long (*poll)(void *, uint64_t);
 	long long (*arm_epoll)(int, int32_t *, int);
 	void (*disarm_epoll)(int);
-	long long (*epoll_ctl)(int, int, int, uint32_t, uint64_t);
+	long long (*epoll_ctl)(int, int, int, uint32_t, uint64_t, int);
 	long long (*epoll_scan)(int, void *, int);
 	void (*close)(int);
 	void (*dup)(int, int);
@@ -240,6 +241,7 @@ static void unfill(struct fill *f)
 }
 
 static void forget(int fd);
+static void nests_to_go(void);
 
 static void atfork_child(void)
 {
@@ -340,6 +342,7 @@ static void load_go(void)
 	go_pid = getpid();
 	go_state = GO_READY;
 	atexit(accel_exit);
+	nests_to_go();
 	return;
 fail:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -591,6 +594,40 @@ static void pending_note(int epfd, int op, int fd, struct epoll_event *ev)
 
 static int masked_ctl(int epfd, int op, int fd, const struct epoll_event *ev);
 
+/* Epoll fds inside epoll fds, registered before Go was loaded: Go learns
+ * them when it starts, since their members may be accelerated later. */
+static struct pending_reg nests[MAX_PENDING];
+static int nnests;
+
+static void nest_note(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	pthread_mutex_lock(&pending_mu);
+	int i;
+	for (i = 0; i < nnests; i++)
+		if (nests[i].epfd == epfd && nests[i].fd == fd)
+			break;
+	if (op == EPOLL_CTL_DEL) {
+		if (i < nnests)
+			nests[i] = nests[--nnests];
+	} else if (ev) {
+		if (i == nnests && nnests < MAX_PENDING)
+			nnests++;
+		if (i < nnests)
+			nests[i] = (struct pending_reg){epfd, fd, *ev};
+	}
+	pthread_mutex_unlock(&pending_mu);
+}
+
+static void nests_to_go(void)
+{
+	pthread_mutex_lock(&pending_mu);
+	for (int i = 0; i < nnests; i++)
+		if (GO_CALL(go.epoll_ctl(nests[i].epfd, EPOLL_CTL_ADD, nests[i].fd, nests[i].ev.events, nests[i].ev.data.u64, 1)) > 0)
+			fdtab[nests[i].epfd] |= FD_SHADOW;
+	nnests = 0;
+	pthread_mutex_unlock(&pending_mu);
+}
+
 /* accelerated marks fd as the shim's, and moves its epoll registrations
  * into the shadows. */
 static void accelerated(int fd)
@@ -603,7 +640,7 @@ static void accelerated(int fd)
 		struct pending_reg p = pending[i];
 		pending[i--] = pending[--npending];
 		if (masked_ctl(p.epfd, EPOLL_CTL_MOD, p.fd, &p.ev) == 0 &&
-			GO_CALL(go.epoll_ctl(p.epfd, EPOLL_CTL_ADD, p.fd, p.ev.events, p.ev.data.u64)) > 0)
+			GO_CALL(go.epoll_ctl(p.epfd, EPOLL_CTL_ADD, p.fd, p.ev.events, p.ev.data.u64, 0)) > 0)
 			fdtab[p.epfd] |= FD_SHADOW;
 	}
 	pthread_mutex_unlock(&pending_mu);
@@ -1318,11 +1355,12 @@ EXPORT void closefrom(int lowfd)
 
 /* ---- poll, select, epoll ---- */
 
-/* any_accel reports whether a pollfd array has an accelerated fd. */
+/* any_accel reports whether a pollfd array has an accelerated fd, or an
+ * epoll fd with accelerated members. */
 static int any_accel(const struct pollfd *fds, nfds_t n)
 {
 	for (nfds_t i = 0; i < n; i++)
-		if (kind(fds[i].fd) == FD_ACCEL)
+		if (kind(fds[i].fd) == FD_ACCEL || shadowed(fds[i].fd))
 			return 1;
 	return 0;
 }
@@ -1362,6 +1400,10 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 			k[i].fd = -1;
 			afds[na++] = fds[i].fd;
 		} else if (fds[i].fd >= 0) {
+			/* An epoll fd with accelerated members: the kernel for
+			 * its kernel members, the shim for the others. */
+			if (shadowed(fds[i].fd))
+				afds[na++] = fds[i].fd;
 			nk++;
 		}
 	}
@@ -1423,7 +1465,9 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 	}
 	result = 0;
 	for (nfds_t i = 0; i < n; i++) {
-		if (k[i].fd >= 0 || fds[i].fd < 0)
+		if (fds[i].fd >= 0 && shadowed(fds[i].fd))
+			fds[i].revents |= k[i].revents;
+		else if (k[i].fd >= 0 || fds[i].fd < 0)
 			fds[i].revents = k[i].revents;
 		if (fds[i].revents)
 			result++;
@@ -1583,9 +1627,44 @@ static int masked_ctl(int epfd, int op, int fd, const struct epoll_event *ev)
 	return real_epoll_ctl(epfd, op, fd, &m);
 }
 
+EXPORT int epoll_create(int size)
+{
+	DECLARE(int, epoll_create, int);
+	RESOLVE(epoll_create);
+	int fd = real_epoll_create(size);
+	if ((unsigned)fd < FD_TABLE)
+		fdtab[fd] = FD_EPOLLFD;
+	return fd;
+}
+
+EXPORT int epoll_create1(int flags)
+{
+	DECLARE(int, epoll_create1, int);
+	RESOLVE(epoll_create1);
+	int fd = real_epoll_create1(flags);
+	if ((unsigned)fd < FD_TABLE)
+		fdtab[fd] = FD_EPOLLFD;
+	return fd;
+}
+
 EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	RESOLVE(epoll_ctl);
+	if ((unsigned)fd < FD_TABLE && (fdtab[fd] & FD_EPOLLFD)) {
+		/* An epoll fd inside another: the parent must see the child's
+		 * accelerated members too. */
+		int r = real_epoll_ctl(epfd, op, fd, ev);
+		if (r != 0)
+			return r;
+		if (ready()) {
+			if (GO_CALL(go.epoll_ctl(epfd, op, fd, ev ? ev->events : 0, ev ? ev->data.u64 : 0, 1)) > 0 &&
+				(unsigned)epfd < FD_TABLE)
+				fdtab[epfd] |= FD_SHADOW;
+		} else if (go_state == GO_UNLOADED) {
+			nest_note(epfd, op, fd, ev);
+		}
+		return 0;
+	}
 	int k = kind(fd);
 	if (k == FD_CAND) {
 		int r = real_epoll_ctl(epfd, op, fd, ev);
@@ -1597,7 +1676,7 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		return real_epoll_ctl(epfd, op, fd, ev);
 	int r = masked_ctl(epfd, op, fd, ev);
 	if (r == 0) {
-		long long s = GO_CALL(go.epoll_ctl(epfd, op, fd, ev ? ev->events : 0, ev ? ev->data.u64 : 0));
+		long long s = GO_CALL(go.epoll_ctl(epfd, op, fd, ev ? ev->events : 0, ev ? ev->data.u64 : 0, 0));
 		if ((unsigned)epfd < FD_TABLE) {
 			if (s > 0)
 				fdtab[epfd] |= FD_SHADOW;

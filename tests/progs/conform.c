@@ -330,6 +330,31 @@ static int test(const char *peeraddr, int port)
 	took = now_ms() - t0;
 	say("epoll waited: %d", took >= 140 && took < 1500);
 
+	/* An epoll fd inside another, and poll on an epoll fd. */
+	int ep2 = T("epoll_create1 outer", epoll_create1(0));
+	struct epoll_event nev = {.events = EPOLLIN, .data.u64 = 0x99};
+	T("epoll_ctl ADD inner to outer", epoll_ctl(ep2, EPOLL_CTL_ADD, ep, &nev));
+	ev.events = EPOLLIN;
+	ev.data.u64 = 0x1234;
+	T("epoll_ctl ADD socket to inner", epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+	T("epoll_wait outer empty", epoll_wait(ep2, out, 4, 0));
+	struct pollfd pe = {.fd = ep, .events = POLLIN};
+	T("poll inner empty", poll(&pe, 1, 0));
+	cmd(s, &pa, "B1,10");
+	n = T("epoll_wait outer", epoll_wait(ep2, out, 4, 2000));
+	say("outer data=%llx", n > 0 ? (unsigned long long)out[0].data.u64 : 0ULL);
+	pe.revents = 0;
+	T("poll inner", poll(&pe, 1, 0));
+	say("inner revents in=%d", !!(pe.revents & POLLIN));
+	n = T("epoll_wait inner", epoll_wait(ep, out, 4, 0));
+	say("inner data=%llx", n > 0 ? (unsigned long long)out[0].data.u64 : 0ULL);
+	T("recv it", recv(s, buf, sizeof buf, 0));
+	T("epoll_wait outer drained", epoll_wait(ep2, out, 4, 0));
+	pe.revents = 0;
+	T("poll inner drained", poll(&pe, 1, 0));
+	T("epoll_ctl DEL socket", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
+	T("close outer", close(ep2));
+
 	/* Connected: filtering, send without address, readv/writev. */
 	T("connect peer", connect(s, (void *)&pa, sizeof pa));
 	gl = sizeof got;
