@@ -3,6 +3,7 @@ package stack
 import (
 	"math/rand/v2"
 	"net/netip"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -232,20 +233,25 @@ func (s *Stack) ephemeral() uint16 {
 }
 
 func (u *UDPSocket) unbind() {
-	s := u.s
+	u.s.unport(u)
+	u.local = netip.AddrPort{}
+}
+
+// unport takes a socket off its port's list: it receives no more.
+func (s *Stack) unport(u *UDPSocket) {
 	ps := s.ports[u.local.Port()]
-	if ps != nil {
-		for i, o := range ps.socks {
-			if o == u {
-				ps.socks = append(ps.socks[:i], ps.socks[i+1:]...)
-				break
-			}
-		}
-		if len(ps.socks) == 0 {
-			delete(s.ports, u.local.Port())
+	if ps == nil {
+		return
+	}
+	for i, o := range ps.socks {
+		if o == u {
+			ps.socks = append(ps.socks[:i], ps.socks[i+1:]...)
+			break
 		}
 	}
-	u.local = netip.AddrPort{}
+	if len(ps.socks) == 0 {
+		delete(s.ports, u.local.Port())
+	}
 }
 
 // Connect sets the peer; the zero AddrPort disconnects (AF_UNSPEC). An
@@ -428,8 +434,6 @@ func (u *UDPSocket) Detach() {
 	if u.closed || u.detached {
 		return
 	}
-	// Take what reached the VI for this socket before its filter goes.
-	s.drain()
 	for len(u.groups) > 0 {
 		g := u.groups[0]
 		u.groups = u.groups[1:]
@@ -439,24 +443,23 @@ func (u *UDPSocket) Detach() {
 	}
 	if u.local.IsValid() {
 		s.steer(u, false)
-		ps := s.ports[u.local.Port()]
-		if ps != nil {
-			for i, o := range ps.socks {
-				if o == u {
-					ps.socks = append(ps.socks[:i], ps.socks[i+1:]...)
-					break
-				}
-			}
-			if len(ps.socks) == 0 {
-				delete(s.ports, u.local.Port())
-			}
+		// Frames the filter steered before it went may still be on their
+		// way (an XDP program that read the old entry runs to its end,
+		// under RCU): take them for a while, still delivering to the
+		// socket, so that none is stranded in the ring.
+		for end := time.Now().Add(detachDrain); time.Now().Before(end); {
+			s.drain()
 		}
+		s.unport(u)
 	}
 	if u.twin >= 0 && s.kern != nil {
 		s.kern.unwatchTwin(u)
 	}
 	u.detached = true
 }
+
+// detachDrain is how long Detach drains the device after the filter goes.
+const detachDrain = time.Millisecond
 
 // Detached reports whether the socket was handed back to the kernel.
 func (u *UDPSocket) Detached() bool { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.detached }

@@ -206,10 +206,25 @@ static void logmsg(const char *msg)
  * and then the fillers are closed. */
 #include <sys/resource.h>
 #define FILL_MAX 4096
+#define GO_BAND 256
 struct fill {
 	int n;
+	int base;
+	unsigned char before[GO_BAND];
 	int fds[FILL_MAX];
 };
+
+/* The Go part's own fds, by number and identity: a child forked after Go
+ * was loaded closes them (see atfork_child), so that it does not keep the
+ * parent's VI and its interface queue when the parent is gone. */
+#include <sys/stat.h>
+#define MAX_GO_FDS 128
+static struct {
+	int fd;
+	dev_t dev;
+	ino_t ino;
+} go_fds[MAX_GO_FDS];
+static int ngo_fds;
 
 static void fill_low(struct fill *f)
 {
@@ -219,6 +234,10 @@ static void fill_low(struct fill *f)
 		base = (int)rl.rlim_cur;
 	base -= 96;
 	f->n = 0;
+	f->base = base;
+	RESOLVE(fcntl);
+	for (int i = 0; i < GO_BAND; i++)
+		f->before[i] = base > 0 && real_fcntl(base + i, F_GETFD) >= 0;
 	while (base > 0 && f->n < FILL_MAX) {
 		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -238,6 +257,15 @@ static void unfill(struct fill *f)
 	for (int i = 0; i < f->n; i++)
 		real_close(f->fds[i]);
 	f->n = 0;
+	for (int i = 0; f->base > 0 && i < GO_BAND && ngo_fds < MAX_GO_FDS; i++) {
+		struct stat st;
+		if (!f->before[i] && fstat(f->base + i, &st) == 0) {
+			go_fds[ngo_fds].fd = f->base + i;
+			go_fds[ngo_fds].dev = st.st_dev;
+			go_fds[ngo_fds].ino = st.st_ino;
+			ngo_fds++;
+		}
+	}
 }
 
 static void forget(int fd);
@@ -247,8 +275,16 @@ static void atfork_child(void)
 {
 	/* Only this thread exists in the child: Go's runtime threads do not.
 	 * Every accelerated fd is the kernel's socket from here on. */
-	if (go_state == GO_READY)
-		go_state = GO_CHILD;
+	if (go_state != GO_READY)
+		return;
+	go_state = GO_CHILD;
+	/* Close the Go part's fds that are still what they were. */
+	RESOLVE(close);
+	for (int i = 0; i < ngo_fds; i++) {
+		struct stat st;
+		if (fstat(go_fds[i].fd, &st) == 0 && st.st_dev == go_fds[i].dev && st.st_ino == go_fds[i].ino)
+			real_close(go_fds[i].fd);
+	}
 }
 
 static void accel_exit(void)
