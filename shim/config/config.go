@@ -34,6 +34,20 @@ type Config struct {
 	SpinUsec   int      // ACCEL_SPIN_USEC: how long a blocking call polls before it sleeps
 	PerThread  bool     // ACCEL_STACK_PER_THREAD: one stack and VI per application thread
 	StatsFile  string   // ACCEL_STATS_FILE: JSON summary at exit ("%p": the pid)
+	Profile    string   // ACCEL_PROFILE: a set of defaults (see Profiles)
+}
+
+// Profiles set several variables at once, as Onload's and VMA's profiles
+// do; a variable set explicitly overrides its profile's value.
+var Profiles = map[string][]string{
+	"default": nil,
+	// latency: blocking calls spin (for up to a second) instead of
+	// sleeping; a spinning thread holds its CPU.
+	"latency": {"ACCEL_SPIN_USEC=1000000"},
+	// throughput: larger rings and packet memory, a short spin.
+	"throughput": {"ACCEL_SPIN_USEC=50", "ACCEL_RING_SIZE=4096", "ACCEL_FRAMES=16384"},
+	// safe: never spin, never fail a call for want of a VI.
+	"safe": {"ACCEL_SPIN_USEC=0", "ACCEL_NO_FAIL=1"},
 }
 
 // Kind is a variable's type.
@@ -179,6 +193,9 @@ var Registry = []Var{
 		func(c *Config) *int { return &c.SpinUsec }),
 	boolVar("ACCEL_STACK_PER_THREAD", "0", "give each application thread its own stack and VI (shared packet memory; filters steer each flow to its thread)",
 		func(c *Config) *bool { return &c.PerThread }),
+	enumVar("ACCEL_PROFILE", "default", []string{"default", "latency", "throughput", "safe"},
+		"a set of defaults: latency (spin instead of sleeping), throughput (bigger rings), safe (never spin, never fail); explicit variables override it",
+		func(c *Config) *string { return &c.Profile }),
 	stringVar("ACCEL_STATS_FILE", "", "write a JSON summary of stacks and sockets here at exit, and every second while sockets are open (%p becomes the pid)",
 		func(c *Config) *string { return &c.StatsFile }),
 	rulesVar("ACCEL_RULES", DefaultRules, "which flows to accelerate: ordered rules, first match wins, none matching: accelerate (see shim/config/rules.go)",
@@ -224,6 +241,14 @@ func Parse(env []string) (*Config, []string, error) {
 	}
 	var errs []error
 	var warnings []string
+	// The profile's values come first, so that explicit ones win.
+	for _, kv := range env {
+		if p, ok := strings.CutPrefix(kv, "ACCEL_PROFILE="); ok {
+			if vals, ok := Profiles[strings.ToLower(strings.TrimSpace(p))]; ok {
+				env = append(append([]string(nil), vals...), env...)
+			}
+		}
+	}
 	for _, kv := range env {
 		name, val, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(name, "ACCEL_") {

@@ -81,3 +81,27 @@ func TestLoggerGoesToFileNotStdout(t *testing.T) {
 		t.Fatalf("unwritable log file: %v", err)
 	}
 }
+
+// TestProfiles: a profile sets its variables; an explicit one wins.
+func TestProfiles(t *testing.T) {
+	c, _, err := Parse([]string{"ACCEL_PROFILE=latency"})
+	if err != nil || c.SpinUsec != 1000000 || c.Profile != "latency" {
+		t.Fatalf("latency: %+v %v", c, err)
+	}
+	c, _, err = Parse([]string{"ACCEL_SPIN_USEC=7", "ACCEL_PROFILE=latency"})
+	if err != nil || c.SpinUsec != 7 {
+		t.Fatalf("explicit ACCEL_SPIN_USEC lost to the profile: %d %v", c.SpinUsec, err)
+	}
+	c, _, err = Parse([]string{"ACCEL_PROFILE=throughput"})
+	if err != nil || c.RingSize != 4096 || c.Frames != 16384 {
+		t.Fatalf("throughput: %+v %v", c, err)
+	}
+	if _, _, err := Parse([]string{"ACCEL_PROFILE=fast"}); err == nil || !strings.Contains(err.Error(), "ACCEL_PROFILE") {
+		t.Fatalf("unknown profile: %v", err)
+	}
+	for name, vals := range Profiles {
+		if _, _, err := Parse(vals); err != nil {
+			t.Errorf("profile %s: %v", name, err)
+		}
+	}
+}
