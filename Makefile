@@ -56,9 +56,13 @@ test: deps vet build
 		$(GO) test $(GOFLAGS) -run '^$$' -fuzz "^$$target$$" -fuzztime $${n}x ./$$pkg || exit 1; \
 	done
 
-# The VI floor against kernel sockets, several rounds in one run.
+# The latency comparison: sockperf and iperf3 on kernel sockets and under
+# the preload, next to the raw VI floor, in alternating rounds. It prints a
+# table and writes JSON and plots to bench-results/. BENCHFLAGS passes
+# flags to accel bench (e.g. BENCHFLAGS="--quick" or "--sizes 64,1400").
+BENCHFLAGS ?=
 bench: deps build
-	$(GO) test $(GOFLAGS) -run '^$$' -bench Floor -benchtime 20000x -count 5 ./tests/
+	$(BIN)/accel bench $(BENCHFLAGS)
 
 # Regenerate the XDP filter program's object and Go bindings (needs clang
 # and libbpf-dev; the results are committed so that builds need neither).

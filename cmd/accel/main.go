@@ -24,6 +24,7 @@ commands:
   env                 the ACCEL_* variables: defaults, accepted values, and this environment's values
   filters -i IFACE    the XDP filter program on an interface: verdict counters and installed filters
   run PROGRAM [ARGS]   run a program with libaccel.so preloaded
+  bench [FLAGS]       the latency comparison: sockperf and iperf3 on the kernel and accelerated (as root)
   stat STATS-FILE     show a process's stats file (ACCEL_STATS_FILE)
   version             the build's version
 `
@@ -41,6 +42,8 @@ func main() {
 		err = filtersCmd(os.Stdout, os.Args[2:])
 	case "run":
 		err = runCmd(os.Args[2:])
+	case "bench":
+		err = benchCmd(os.Stdout, os.Args[2:])
 	case "stat":
 		err = statCmd(os.Stdout, os.Args[2:])
 	case "version":

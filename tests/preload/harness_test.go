@@ -7,70 +7,31 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/accelnet/accel/shim"
+	"github.com/accelnet/accel/tests/artifacts"
 	"github.com/accelnet/accel/tests/netns"
 )
 
-// artifacts are the libraries and test programs, built once per run into
-// a temporary directory from this checkout, so that `go test` alone needs
-// nothing built beforehand.
-var artifacts struct {
-	once sync.Once
-	dir  string
-	err  error
-}
-
-func root() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
+func root() string { return artifacts.Root() }
 
 func build(t testing.TB) string {
 	t.Helper()
-	if _, err := exec.LookPath("gcc"); err != nil {
-		t.Skip("the preload tests need gcc to build libaccel.so")
+	if why := artifacts.Missing(); why != "" {
+		t.Skip(why)
 	}
-	artifacts.once.Do(func() {
-		dir, err := os.MkdirTemp("", "accel-preload-")
-		if err != nil {
-			artifacts.err = err
-			return
-		}
-		artifacts.dir = dir
-		r := root()
-		steps := [][]string{
-			{"go", "build", "-tags", "netgo,osusergo", "-buildmode=c-shared", "-o", filepath.Join(dir, "libaccel-go.so"), "./preload"},
-			{"gcc", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-o", filepath.Join(dir, "libaccel.so"), "preload/lib/accel.c", "-ldl", "-lpthread"},
-			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "conform"), "tests/progs/conform.c"},
-			{"gcc", "-O2", "-Wall", "-o", filepath.Join(dir, "udppp"), "tests/progs/udppp.c", "-lpthread"},
-			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "sigs"), "tests/progs/sigs.c", "-lpthread"},
-			{"go", "build", "-o", filepath.Join(dir, "accel"), "./cmd/accel"},
-		}
-		for _, s := range steps {
-			cmd := exec.Command(s[0], s[1:]...)
-			cmd.Dir = r
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				artifacts.err = fmt.Errorf("%s: %w\n%s", strings.Join(s, " "), err, out)
-				return
-			}
-		}
-	})
-	if artifacts.err != nil {
-		t.Fatal(artifacts.err)
+	dir, err := artifacts.Dir()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return artifacts.dir
+	return dir
 }
 
 // env is an environment for a program under the preload on host h.

@@ -1,0 +1,65 @@
+// Package artifacts builds, once per test process, what tests run under
+// the preload: libaccel.so and libaccel-go.so, the accel binary, and the C
+// test programs of tests/progs, from this checkout into a temporary
+// directory, so that `go test` needs nothing built beforehand.
+package artifacts
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+)
+
+var (
+	once sync.Once
+	dir  string
+	err  error
+)
+
+// Root is the checkout's top directory.
+func Root() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// Missing says what the build needs that is not here, or "".
+func Missing() string {
+	for _, t := range []string{"gcc", "go"} {
+		if _, err := exec.LookPath(t); err != nil {
+			return "building the preload library needs " + t
+		}
+	}
+	return ""
+}
+
+// Dir builds everything once and returns the directory that holds it:
+// libaccel.so, libaccel-go.so, accel, conform, udppp, sigs.
+func Dir() (string, error) {
+	once.Do(func() {
+		if dir, err = os.MkdirTemp("", "accel-artifacts-"); err != nil {
+			return
+		}
+		steps := [][]string{
+			{"go", "build", "-tags", "netgo,osusergo", "-buildmode=c-shared", "-o", filepath.Join(dir, "libaccel-go.so"), "./preload"},
+			{"gcc", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-o", filepath.Join(dir, "libaccel.so"), "preload/lib/accel.c", "-ldl", "-lpthread"},
+			{"go", "build", "-o", filepath.Join(dir, "accel"), "./cmd/accel"},
+			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "conform"), "tests/progs/conform.c"},
+			{"gcc", "-O2", "-Wall", "-o", filepath.Join(dir, "udppp"), "tests/progs/udppp.c", "-lpthread"},
+			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "sigs"), "tests/progs/sigs.c", "-lpthread"},
+		}
+		for _, s := range steps {
+			cmd := exec.Command(s[0], s[1:]...)
+			cmd.Dir = Root()
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+			if out, e := cmd.CombinedOutput(); e != nil {
+				err = fmt.Errorf("%s: %w\n%s", strings.Join(s, " "), e, out)
+				return
+			}
+		}
+	})
+	return dir, err
+}
