@@ -1822,6 +1822,22 @@ EXPORT pid_t fork(void)
 	return real_fork();
 }
 
+/* _Fork (glibc 2.34) runs no atfork handler: do the child's part here. */
+EXPORT pid_t _Fork(void)
+{
+	DECLARE(pid_t, _Fork, void);
+	RESOLVE(_Fork);
+	if (!real__Fork) {
+		errno = ENOSYS;
+		return -1;
+	}
+	before_fork(1);
+	pid_t pid = real__Fork();
+	if (pid == 0)
+		atfork_child();
+	return pid;
+}
+
 /* vfork's child shares our memory and stack frame; a wrapper cannot
  * return into it safely. fork gives the same result to every program
  * that follows vfork's rules (exec or _exit at once). */
@@ -1938,6 +1954,15 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
 	RESOLVE(posix_spawnp);
 	before_exec();
 	return real_posix_spawnp(pid, file, fa, attr, argv, envp);
+}
+
+/* popen spawns its shell inside libc (no interposable call). */
+EXPORT FILE *popen(const char *cmd, const char *mode)
+{
+	DECLARE(FILE *, popen, const char *, const char *);
+	RESOLVE(popen);
+	before_exec();
+	return real_popen(cmd, mode);
 }
 
 EXPORT int system(const char *cmd)

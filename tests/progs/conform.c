@@ -204,6 +204,8 @@ static int test(const char *peeraddr, int port)
 	T("recv MSG_DONTWAIT empty", recv(s, buf, sizeof buf, MSG_DONTWAIT));
 	T("send unconnected, no address", send(s, "x", 1, 0));
 	T("sendto too long", sendto(s, buf, 65508, 0, (void *)&pa, sizeof pa));
+	T("sendto bad buffer", sendto(s, (void *)8, 10, 0, (void *)&pa, sizeof pa));
+	T("sendto bad address pointer", sendto(s, "x", 1, 0, (void *)8, sizeof pa));
 	struct timeval tv = {0, 200000};
 	T("SO_RCVTIMEO 200ms", setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv));
 	long long t0 = now_ms();
