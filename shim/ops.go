@@ -414,6 +414,22 @@ func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 		return
 	}
 	switch {
+	case level == unix.IPPROTO_IP && name == unix.IP_MULTICAST_IF:
+		// Multicast out of another interface than the stack's is the
+		// kernel's to send (Linux reads an in_addr, or an ip_mreqn).
+		var addr [4]byte
+		ifindex := 0
+		switch {
+		case len(val) >= 12:
+			copy(addr[:], val[4:8])
+			ifindex = int(int32(uint32(val[8]) | uint32(val[9])<<8 | uint32(val[10])<<16 | uint32(val[11])<<24))
+		case len(val) >= 4:
+			copy(addr[:], val[:4])
+		}
+		a := netip.AddrFrom4(addr)
+		if (ifindex != 0 && ifindex != s.u.Stack().Ifindex()) || (!a.IsUnspecified() && a != s.u.StackAddr()) {
+			sh.Handover(s, "IP_MULTICAST_IF names another interface")
+		}
 	case level == unix.IPPROTO_IP && name == unix.IP_ADD_MEMBERSHIP && len(val) >= 4:
 		s.u.JoinGroup(netip.AddrFrom4([4]byte(val[:4])))
 	case level == unix.IPPROTO_IP && name == unix.IP_DROP_MEMBERSHIP && len(val) >= 4:

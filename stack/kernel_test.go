@@ -437,3 +437,68 @@ func TestOwnedAddress(t *testing.T) {
 		t.Fatalf("A's kernel did not learn .50 at B's MAC: %s", out)
 	}
 }
+
+// TestTransmitBatching: a socket that only sends rings the device's
+// doorbell once per batch, and the last datagrams of a burst still leave
+// (by the flush timer) with nobody calling the stack; a send that follows
+// a receive rings at once.
+func TestTransmitBatching(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.A, 24)
+	peer := kernelUDP(t, pair.B, 9810)
+	u, _ := s.NewUDP()
+	if err := u.Connect(netip.AddrPortFrom(pair.B.Addr, 9810)); err != nil {
+		t.Fatal(err)
+	}
+	kicks := func() uint64 { return s.dev.Stats().Kicks }
+	msg := make([]byte, 64)
+	// Resolve the peer first: a datagram waiting for ARP is not batched.
+	if _, err := u.SendTo(msg, netip.AddrPort{}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 128)
+	got := false
+	pollUntil(s, func() bool {
+		peer.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+		_, _, err := peer.ReadFromUDP(buf)
+		got = err == nil
+		return got
+	})
+	if !got {
+		t.Fatal("the first datagram never arrived")
+	}
+	const n = 200
+	before := kicks()
+	for i := range n {
+		msg[0] = byte(i)
+		if _, err := u.SendTo(msg, netip.AddrPort{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// No call into the stack from here: the timer sends the tail.
+	for i := range n {
+		peer.SetReadDeadline(time.Now().Add(3 * time.Second))
+		k, _, err := peer.ReadFromUDP(buf)
+		if err != nil || k != 64 || buf[0] != byte(i) {
+			t.Fatalf("datagram %d: %d bytes, first %d, %v", i, k, buf[0], err)
+		}
+	}
+	if k := kicks() - before; k > n/8 {
+		t.Errorf("%d doorbells for %d datagrams sent back to back", k, n)
+	}
+	// Request and response: each send after a receive rings at once.
+	before = kicks()
+	for i := range 20 {
+		u.Readable() // the receive between sends
+		if _, err := u.SendTo(msg, netip.AddrPort{}); err != nil {
+			t.Fatal(err)
+		}
+		peer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		if _, _, err := peer.ReadFromUDP(buf); err != nil {
+			t.Fatalf("send %d after a receive did not leave at once: %v", i, err)
+		}
+	}
+	if k := kicks() - before; k < 20 {
+		t.Errorf("%d doorbells for 20 sends that each followed a receive", k)
+	}
+}

@@ -109,6 +109,12 @@ type Stack struct {
 	routes  routeTable
 	kern    *kernel // Kernel mode only
 	closed  bool
+
+	// Transmit batching (output.go).
+	lastSend    time.Duration
+	rxSinceSend bool
+	txQueued    int
+	flushTimer  *time.Timer
 }
 
 // New makes a stack on a device.
@@ -126,6 +132,10 @@ func New(cfg Config) (*Stack, error) {
 	}
 	s.mac = s.info.HWAddr
 	s.bcast = broadcastOf(cfg.Addr)
+	if _, ok := s.dev.(vi.Doorbell); ok {
+		s.flushTimer = time.AfterFunc(time.Hour, s.flushQueued)
+		s.flushTimer.Stop()
+	}
 	if cfg.Kernel {
 		k, err := newKernel(s)
 		if err != nil {
@@ -166,6 +176,7 @@ func (s *Stack) Poll() time.Duration {
 	if s.closed {
 		return 0
 	}
+	s.ring()
 	s.drain()
 	return s.timers(s.cfg.Now())
 }
@@ -220,6 +231,7 @@ func (s *Stack) pollFast() {
 	if s.closed {
 		return
 	}
+	s.ring()
 	if s.drain() > 0 {
 		s.idle = 0
 		return
@@ -256,6 +268,7 @@ type WaitFDs struct {
 func (s *Stack) ArmWait() WaitFDs {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ring()
 	if s.kern == nil {
 		return WaitFDs{N: 1, FDs: [3]int{s.dev.FD()}}
 	}
@@ -292,6 +305,12 @@ func (s *Stack) Close() error {
 	if s.closed {
 		return nil
 	}
+	if s.txQueued > 0 {
+		s.ringErr()
+	}
+	if s.flushTimer != nil {
+		s.flushTimer.Stop()
+	}
 	for _, ps := range s.ports {
 		for _, u := range ps.socks {
 			u.closeLocked()
@@ -309,3 +328,6 @@ func (s *Stack) Close() error {
 	}
 	return nil
 }
+
+// Ifindex is the index of the stack's interface.
+func (s *Stack) Ifindex() int { return s.info.Ifindex }

@@ -388,6 +388,7 @@ func (u *UDPSocket) RecvFrom(b []byte, peek, trunc bool) (int, netip.AddrPort, e
 	if u.closed {
 		return 0, netip.AddrPort{}, unix.EBADF
 	}
+	s.ring()
 	if u.q.Len() == 0 && !u.detached {
 		s.pollFast()
 	}
@@ -409,6 +410,7 @@ func (u *UDPSocket) Readable() bool {
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.ring()
 	if u.q.Len() == 0 && !u.detached {
 		s.pollFast()
 	}

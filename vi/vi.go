@@ -61,6 +61,17 @@ type Device interface {
 	Close() error
 }
 
+// Doorbell is a Device whose transmissions can be queued now and started
+// later: ringing the device's doorbell (a system call for an AF_XDP
+// socket in copy mode) once for a batch of frames instead of once per
+// frame. Without it, a sender is held to one doorbell per datagram.
+type Doorbell interface {
+	// Queue puts frames on the transmit ring without starting them; it
+	// returns how many it took. Ring starts every queued frame.
+	Queue(ds []Desc) int
+	Ring() error
+}
+
 // Info is what a stack needs to know about the link under a VI.
 type Info struct {
 	Name      string

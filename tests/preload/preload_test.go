@@ -24,9 +24,9 @@ func TestConformance(t *testing.T) {
 	a := accelEnv(t, p.A)
 	spin := accelEnv(t, p.A, "ACCEL_SPIN_USEC=10000000")
 	for i, e := range []*env{k, a, spin} {
-		peer := start(t, p.B, k, 2*time.Minute, conform, "peer", port)
+		peer := start(t, p.B, k, 2*time.Minute, conform, "peer", port, p.B.Addr.String())
 		time.Sleep(200 * time.Millisecond)
-		outputs[i] = run(t, p.A, e, 2*time.Minute, conform, "test", p.B.Addr.String(), port)
+		outputs[i] = run(t, p.A, e, 2*time.Minute, conform, "test", p.B.Addr.String(), port, p.A.Addr.String())
 		peer.wait(t)
 	}
 	for _, o := range outputs[1:] {

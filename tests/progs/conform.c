@@ -1,8 +1,9 @@
 /*
  * conform: a differential conformance test of the UDP socket API.
  *
- *   conform peer PORT          the far end: a kernel UDP service
- *   conform test PEER PORT     the checks; run it on the kernel and under
+ *   conform peer PORT ADDR        the far end (ADDR: its own address)
+ *   conform test PEER PORT LOCAL  the checks (LOCAL: this host's address);
+ *                                 run it on the kernel and under
  *                              the preload: the outputs must be identical
  *
  * Every check prints what the call returned and errno (by name), and what
@@ -14,6 +15,7 @@
  *   B<n>,<size>  send n datagrams of size bytes back ('A'+i repeated)
  *   A<payload>   send the payload back from PORT+1 (another source port)
  *   D<payload>   echo the datagram back after 300 ms
+ *   M<port>      send "group" to 239.1.2.3:<port> from its own address
  *   Q            quit
  */
 #define _GNU_SOURCE
@@ -97,6 +99,8 @@ static int readable(int fd)
 	return poll(&p, 1, 2000) == 1;
 }
 
+static const char *peer_addr;
+
 static int peer(int port)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM, 0), alt = socket(AF_INET, SOCK_DGRAM, 0);
@@ -128,6 +132,20 @@ static int peer(int port)
 			usleep(300000);
 			sendto(fd, buf, n, 0, (void *)&from, fl);
 			break;
+		case 'M': {
+			buf[n] = 0;
+			struct sockaddr_in g = {.sin_family = AF_INET, .sin_port = htons(atoi(buf + 1))};
+			inet_pton(AF_INET, "239.1.2.3", &g.sin_addr);
+			struct sockaddr_in me;
+			socklen_t ml = sizeof me;
+			/* Our address: the one the datagram came to. */
+			getsockname(alt, (void *)&me, &ml);
+			struct in_addr ifa;
+			inet_pton(AF_INET, peer_addr, &ifa);
+			setsockopt(alt, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa);
+			sendto(alt, "group", 5, 0, (void *)&g, sizeof g);
+			break;
+		}
 		case 'B': {
 			buf[n] = 0;
 			int k = 0, size = 0;
@@ -145,6 +163,8 @@ static int peer(int port)
 	}
 	return 0;
 }
+
+static const char *local_addr;
 
 static void onalarm(int sig)
 {
@@ -538,6 +558,70 @@ static int test(const char *peeraddr, int port)
 	say("revents nval=%d", !!(p.revents & POLLNVAL));
 	T("close closed fd", close(d));
 
+	/* Accelerated and kernel fds together: a pipe and a socket. */
+	int m = T("socket 5", socket(AF_INET, SOCK_DGRAM, 0));
+	struct sockaddr_in m_any = {.sin_family = AF_INET, .sin_port = htons(7600)};
+	T("bind *:7600", bind(m, (void *)&m_any, sizeof m_any));
+	int pp[2];
+	T("pipe 2", pipe(pp));
+	T("write pipe", write(pp[1], "p", 1));
+	struct pollfd mix[2] = {{.fd = m, .events = POLLIN}, {.fd = pp[0], .events = POLLIN}};
+	T("poll socket+pipe, pipe ready", poll(mix, 2, 1000));
+	say("revents socket=%#x pipe=%#x", mix[0].revents, mix[1].revents);
+	FD_ZERO(&rs);
+	FD_SET(m, &rs);
+	FD_SET(pp[0], &rs);
+	struct timeval tz = {1, 0};
+	T("select socket+pipe", select((m > pp[0] ? m : pp[0]) + 1, &rs, NULL, NULL, &tz));
+	say("select socket=%d pipe=%d", FD_ISSET(m, &rs), FD_ISSET(pp[0], &rs));
+	int mep = T("epoll_create1 mixed", epoll_create1(0));
+	struct epoll_event me1 = {.events = EPOLLIN, .data.u64 = 1}, me2 = {.events = EPOLLIN, .data.u64 = 2};
+	T("epoll_ctl ADD socket", epoll_ctl(mep, EPOLL_CTL_ADD, m, &me1));
+	T("epoll_ctl ADD pipe", epoll_ctl(mep, EPOLL_CTL_ADD, pp[0], &me2));
+	n = T("epoll_wait mixed, pipe ready", epoll_wait(mep, out, 4, 1000));
+	say("data=%llu", n > 0 ? (unsigned long long)out[0].data.u64 : 0ULL);
+	T("read pipe", read(pp[0], buf, 1));
+	struct sockaddr_in m_to = sin_of(local_addr, 7600);
+	T("sendto self through the peer? no: echo to 7600", sendto(m, "Eboth", 5, 0, (void *)&pa, sizeof pa));
+	n = T("epoll_wait mixed, socket ready", epoll_wait(mep, out, 4, 2000));
+	say("data=%llu", n > 0 ? (unsigned long long)out[0].data.u64 : 0ULL);
+	mix[0].revents = mix[1].revents = 0;
+	T("poll socket+pipe, socket ready", poll(mix, 2, 1000));
+	say("revents socket=%#x pipe=%#x", mix[0].revents, mix[1].revents);
+	T("recv it", recv(m, buf, sizeof buf, 0));
+	(void)m_to;
+	T("close mixed epoll", close(mep));
+	close(pp[0]);
+	close(pp[1]);
+
+	/* Multicast: join a group on this host's address, hear the peer. */
+	struct ip_mreq grp = {.imr_multiaddr.s_addr = inet_addr("239.1.2.3")};
+	inet_pton(AF_INET, local_addr, &grp.imr_interface);
+	T("IP_ADD_MEMBERSHIP 239.1.2.3", setsockopt(m, IPPROTO_IP, IP_ADD_MEMBERSHIP, &grp, sizeof grp));
+	T("IP_ADD_MEMBERSHIP again", setsockopt(m, IPPROTO_IP, IP_ADD_MEMBERSHIP, &grp, sizeof grp));
+	cmd(m, &pa, "M7600");
+	readable(m);
+	fl = sizeof from;
+	n = T("recvfrom group", recvfrom(m, buf, sizeof buf, 0, (void *)&from, &fl));
+	say("got %.*s from the peer's alt port: %d", n > 0 ? n : 0, buf, ntohs(from.sin_port) == port + 1);
+	T("IP_DROP_MEMBERSHIP", setsockopt(m, IPPROTO_IP, IP_DROP_MEMBERSHIP, &grp, sizeof grp));
+	T("IP_DROP_MEMBERSHIP again", setsockopt(m, IPPROTO_IP, IP_DROP_MEMBERSHIP, &grp, sizeof grp));
+	v = 0;
+	T("IP_MULTICAST_LOOP 0", setsockopt(m, IPPROTO_IP, IP_MULTICAST_LOOP, &v, sizeof v));
+	vl = sizeof v;
+	T("getsockopt IP_MULTICAST_LOOP", getsockopt(m, IPPROTO_IP, IP_MULTICAST_LOOP, &v, &vl));
+	say("IP_MULTICAST_LOOP=%d", v);
+
+	/* close_range closes accelerated fds too. */
+	T("dup2 onto 80", dup2(m, 80));
+	T("dup2 onto 81", dup2(m, 81));
+	T("close_range 80-81", close_range(80, 81, 0));
+	T("recv on 80 after close_range", recv(80, buf, sizeof buf, MSG_DONTWAIT));
+	T("send on the original", sendto(m, "Estill", 6, 0, (void *)&pa, sizeof pa));
+	readable(m);
+	n = T("recv on the original", recv(m, buf, sizeof buf, 0));
+	T("close 5", close(m));
+
 	/* A socket that first sends without binding. */
 	int u = T("socket 4", socket(AF_INET, SOCK_DGRAM, 0));
 	T("sendto unbound", sendto(u, "Eauto", 5, 0, (void *)&pa, sizeof pa));
@@ -558,10 +642,14 @@ static int test(const char *peeraddr, int port)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 3 && !strcmp(argv[1], "peer"))
+	if (argc == 4 && !strcmp(argv[1], "peer")) {
+		peer_addr = argv[3];
 		return peer(atoi(argv[2]));
-	if (argc == 4 && !strcmp(argv[1], "test"))
+	}
+	if (argc == 5 && !strcmp(argv[1], "test")) {
+		local_addr = argv[4];
 		return test(argv[2], atoi(argv[3]));
-	fprintf(stderr, "usage: conform peer PORT | conform test PEER PORT\n");
+	}
+	fprintf(stderr, "usage: conform peer PORT ADDR | conform test PEER PORT LOCAL\n");
 	return 2;
 }

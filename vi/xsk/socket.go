@@ -176,6 +176,17 @@ func (v *VI) Bytes(d vi.Desc) []byte { return v.umem.bytes(d) }
 
 // Send puts frames on the TX ring and wakes the kernel if it asks to be.
 func (v *VI) Send(ds []vi.Desc) (int, error) {
+	n := v.Queue(ds)
+	if n == 0 {
+		return 0, nil
+	}
+	return n, v.Ring()
+}
+
+var _ vi.Doorbell = (*VI)(nil)
+
+// Queue puts frames on the TX ring without waking the kernel.
+func (v *VI) Queue(ds []vi.Desc) int {
 	n := v.tx.free(uint32(len(ds)))
 	if n < uint32(len(ds)) {
 		v.stats.TxRingFull++
@@ -186,13 +197,19 @@ func (v *VI) Send(ds []vi.Desc) (int, error) {
 		v.stats.TxBytes += uint64(ds[i].Len)
 	}
 	if n == 0 {
-		return 0, nil
+		return 0
 	}
 	v.tx.submit(n)
 	v.stats.TxPackets += uint64(n)
+	return int(n)
+}
+
+// Ring wakes the kernel for what is on the TX ring, and takes back the
+// frames it has sent.
+func (v *VI) Ring() error {
 	err := v.kick()
 	v.umem.settle()
-	return int(n), err
+	return err
 }
 
 // kick asks the kernel to transmit what is on the TX ring. Copy mode always
