@@ -179,7 +179,7 @@ func iovecs(m *unix.Msghdr, into [][]byte) ([][]byte, bool) {
 }
 
 //export accel_go_sendmsg
-func accel_go_sendmsg(fd C.int, mp unsafe.Pointer, flags C.int) (r C.longlong) {
+func accel_go_sendmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t) (r C.longlong) {
 	defer guard(&r)
 	m := (*unix.Msghdr)(mp)
 	var to netip.AddrPort
@@ -195,11 +195,15 @@ func accel_go_sendmsg(fd C.int, mp unsafe.Pointer, flags C.int) (r C.longlong) {
 	if !ok {
 		return -C.longlong(unix.EFAULT)
 	}
-	return code(sh.Send(int(fd), bufs, to, int(flags)))
+	n, err := sh.Send(int(fd), bufs, to, int(flags))
+	if s := sh.Lookup(int(fd)); err == shim.ErrWait && s != nil {
+		*timeo = C.int64_t(s.Timeout(true))
+	}
+	return code(n, err)
 }
 
 //export accel_go_recvmsg
-func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int) (r C.longlong) {
+func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t) (r C.longlong) {
 	defer guard(&r)
 	m := (*unix.Msghdr)(mp)
 	var store [8][]byte
@@ -209,6 +213,9 @@ func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int) (r C.longlong) {
 	}
 	n, mflags, from, err := sh.Recv(int(fd), bufs, int(flags))
 	if err != nil {
+		if s := sh.Lookup(int(fd)); err == shim.ErrWait && s != nil {
+			*timeo = C.int64_t(s.Timeout(false))
+		}
 		return code(0, err)
 	}
 	if m.Name != nil {
@@ -232,15 +239,6 @@ func accel_go_thread() {
 	var r C.longlong
 	defer guard(&r)
 	shim.ThreadEntered()
-}
-
-//export accel_go_timeout
-func accel_go_timeout(fd C.int, send C.int) (r C.longlong) {
-	defer guard(&r)
-	if s := sh.Lookup(int(fd)); s != nil {
-		return C.longlong(s.Timeout(send != 0).Nanoseconds())
-	}
-	return 0
 }
 
 //export accel_go_owned

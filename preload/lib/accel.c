@@ -152,9 +152,8 @@ static struct {
 	long long (*init)(int64_t *spin_ns, void (*forget)(int));
 	long long (*bind)(int, const void *, uint32_t);
 	long long (*connect)(int, const void *, uint32_t);
-	long long (*sendmsg)(int, const void *, int);
-	long long (*recvmsg)(int, void *, int);
-	long long (*timeout)(int, int);
+	long long (*sendmsg)(int, const void *, int, int64_t *);
+	long long (*recvmsg)(int, void *, int, int64_t *);
 	long long (*owned)(int);
 	void (*thread)(void);
 	long long (*arm)(const int *, int, int32_t *, int);
@@ -345,7 +344,6 @@ static void load_go(void)
 	SYM(connect, "accel_go_connect");
 	SYM(sendmsg, "accel_go_sendmsg");
 	SYM(recvmsg, "accel_go_recvmsg");
-	SYM(timeout, "accel_go_timeout");
 	SYM(owned, "accel_go_owned");
 	SYM(thread, "accel_go_thread");
 	SYM(arm, "accel_go_arm");
@@ -839,16 +837,15 @@ struct wait {
 	int deadline_noted;
 };
 
-/* wait_begin starts a wait on fd (send: for a send) at its first EWAIT,
- * and reports whether the deadline (SO_RCVTIMEO, SO_SNDTIMEO) passed. */
-static int wait_expired(struct wait *w, int fd, int send)
+/* wait_expired starts a wait at its first EWAIT (timeo: the socket's
+ * SO_RCVTIMEO or SO_SNDTIMEO, which the shim gave with the EWAIT), and
+ * reports whether the deadline passed. */
+static int wait_expired(struct wait *w, int64_t now, int64_t timeo)
 {
-	int64_t now = now_ns();
 	if (!w->start) {
 		w->start = now;
 		w->spin_end = now + spin_ns;
-		long long t = GO_CALL(go.timeout(fd, send));
-		w->deadline = t > 0 ? now + t : 0;
+		w->deadline = timeo > 0 ? now + timeo : 0;
 	}
 	return w->deadline && now >= w->deadline;
 }
@@ -902,15 +899,17 @@ static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextr
 static long long io(int fd, void *m, int flags, int send)
 {
 	struct wait w = {0};
+	int64_t timeo = 0;
 	for (;;) {
-		long long r = send ? DECIDE_CALL(fd, go.sendmsg(fd, m, flags)) : GO_CALL(go.recvmsg(fd, m, flags));
+		long long r = send ? DECIDE_CALL(fd, go.sendmsg(fd, m, flags, &timeo)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo));
 		if (r == ACCEL_FORGET) {
 			forget(fd);
 			return ACCEL_PASS;
 		}
 		if (r != ACCEL_WAIT)
 			return decided(fd, r);
-		if (wait_expired(&w, fd, send))
+		int64_t now = now_ns();
+		if (wait_expired(&w, now, timeo))
 			return -EAGAIN;
 		if (!w.deadline_noted) {
 			/* A socket with a timeout is never restarted (Linux). */
@@ -919,13 +918,13 @@ static long long io(int fd, void *m, int flags, int send)
 		}
 		if (interrupted(!w.deadline))
 			return -EINTR;
-		if (now_ns() < w.spin_end)
+		if (now < w.spin_end)
 			continue;
 		/* Sleep: arm the stack, try once more (a thread may have queued
 		 * our data just before we armed), then wait. */
 		int32_t wfds[ACCEL_MAX_WAIT];
 		int nw = (int)GO_CALL(go.arm(&fd, 1, wfds, ACCEL_MAX_WAIT));
-		r = send ? GO_CALL(go.sendmsg(fd, m, flags)) : GO_CALL(go.recvmsg(fd, m, flags));
+		r = send ? GO_CALL(go.sendmsg(fd, m, flags, &timeo)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo));
 		if (r != ACCEL_WAIT) {
 			GO_DO(go.disarm(&fd, 1));
 			if (r == ACCEL_FORGET) {

@@ -283,6 +283,14 @@ type runner struct {
 	seq  int
 }
 
+// settle is how long a server is given to start listening.
+func (r *runner) settle() time.Duration {
+	if r.o.Quick {
+		return 300 * time.Millisecond
+	}
+	return time.Second
+}
+
 func (r *runner) measure(c Config, size int, m *Measurement) error {
 	switch {
 	case c.floor:
@@ -400,7 +408,7 @@ func (r *runner) pingpong(c Config, size int, m *Measurement) error {
 		return err
 	}
 	defer srv.stop()
-	time.Sleep(time.Second)
+	time.Sleep(r.settle())
 	log := filepath.Join(r.tmp, fmt.Sprintf("full-%d.csv", r.seq))
 	r.seq++
 	secs := strconv.FormatFloat(r.o.Duration.Seconds(), 'f', -1, 64)
@@ -567,7 +575,7 @@ func (r *runner) rate(c Config, m *Measurement) error {
 		return err
 	}
 	defer srv.stop()
-	time.Sleep(time.Second)
+	time.Sleep(r.settle())
 	in0, err := udpIn(b)
 	if err != nil {
 		return err
@@ -583,7 +591,7 @@ func (r *runner) rate(c Config, m *Measurement) error {
 	// The server's stats file is rewritten every second while it runs
 	// (sockperf may leave on SIGINT without running exit handlers): let
 	// one more write catch up, once nothing more arrives.
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	srv.stop()
 	in1, err := udpIn(b)
 	if err != nil {
@@ -620,7 +628,7 @@ func (r *runner) iperf(c Config, m *Measurement) error {
 		return err
 	}
 	defer srv.stop()
-	time.Sleep(time.Second)
+	time.Sleep(r.settle())
 	secs := strconv.Itoa(max(1, int(math.Round(r.o.Duration.Seconds()))))
 	args := []string{"-c", b.Addr.String(), "-p", "5201", "-t", secs, "-J"}
 	if c.iperf == "udp" {
