@@ -74,7 +74,13 @@ func guard(r *C.longlong) {
 	var re runtime.Error
 	if err, ok := p.(error); ok && errors.As(err, &re) &&
 		(strings.Contains(re.Error(), "invalid memory address") || strings.Contains(re.Error(), "unexpected fault address")) {
+		// Most likely a bad pointer from the program, which Linux
+		// answers with EFAULT too: not worth more than a debug line.
 		*r = -C.longlong(unix.EFAULT)
+		if log != nil {
+			log.Debug("fault in the shim, turned into EFAULT", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+		}
+		return
 	}
 	if log != nil {
 		log.Error("panic in the shim, turned into an errno", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))

@@ -379,6 +379,7 @@ func (sh *Shim) Shutdown(fd, how int) {
 	if how == unix.SHUT_WR || how == unix.SHUT_RDWR {
 		s.shutWR.Store(true)
 	}
+	s.u.Stack().Wake()
 }
 
 // SetOption mirrors an option the kernel accepted on fd. A kernel-only

@@ -329,5 +329,15 @@ func (s *Stack) Close() error {
 	return nil
 }
 
+// Wake wakes the threads sleeping on the stack (a shutdown must end a
+// blocked receive, as it does in Linux).
+func (s *Stack) Wake() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.kern != nil {
+		s.kern.wake()
+	}
+}
+
 // Ifindex is the index of the stack's interface.
 func (s *Stack) Ifindex() int { return s.info.Ifindex }

@@ -58,7 +58,6 @@ DECLARE(int, bind, int, const struct sockaddr *, socklen_t);
 DECLARE(int, connect, int, const struct sockaddr *, socklen_t);
 DECLARE(int, close, int);
 DECLARE(int, close_range, unsigned, unsigned, int);
-DECLARE(void, closefrom, int);
 DECLARE(int, dup, int);
 DECLARE(int, dup2, int, int);
 DECLARE(int, dup3, int, int, int);
@@ -120,6 +119,7 @@ enum {
 	FD_KIND = 3,
 	FD_SHADOW = 4, /* an epoll fd with accelerated members or nested sets */
 	FD_EPOLLFD = 8, /* an epoll fd */
+	FD_GO = 16,     /* one of the Go part's own fds (see go_fds) */
 };
 
 #define FD_TABLE (1 << 20)
@@ -263,6 +263,8 @@ static void unfill(struct fill *f)
 			go_fds[ngo_fds].dev = st.st_dev;
 			go_fds[ngo_fds].ino = st.st_ino;
 			ngo_fds++;
+			if ((unsigned)(f->base + i) < FD_TABLE)
+				fdtab[f->base + i] = FD_GO;
 		}
 	}
 }
@@ -1344,6 +1346,21 @@ EXPORT int dup3(int fd, int newfd, int flags)
 	return r;
 }
 
+/* ours reports whether fd is still one of the Go part's own fds. A
+ * program that closes every fd it did not open (a daemon's start-up
+ * loop) must not close the VI under the stack: to it, the fd is not
+ * open (EBADF), as it would not be without accel. */
+static int ours(int fd)
+{
+	if ((unsigned)fd >= FD_TABLE || !(fdtab[fd] & FD_GO) || go_state != GO_READY)
+		return 0;
+	struct stat st;
+	for (int i = 0; i < ngo_fds; i++)
+		if (go_fds[i].fd == fd)
+			return fstat(fd, &st) == 0 && st.st_dev == go_fds[i].dev && st.st_ino == go_fds[i].ino;
+	return 0;
+}
+
 static void note_close(int fd)
 {
 	if ((unsigned)fd >= FD_TABLE)
@@ -1358,8 +1375,13 @@ static void note_close(int fd)
 EXPORT int close(int fd)
 {
 	RESOLVE(close);
-	if ((unsigned)fd < FD_TABLE && fdtab[fd])
+	if ((unsigned)fd < FD_TABLE && fdtab[fd]) {
+		if (ours(fd)) {
+			errno = EBADF; /* not the program's: as if never opened */
+			return -1;
+		}
 		note_close(fd);
+	}
 	return real_close(fd);
 }
 
@@ -1370,22 +1392,28 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-		for (unsigned fd = first; fd <= last && fd < FD_TABLE; fd++)
-			if (fdtab[fd])
-				note_close((int)fd);
+	/* The range is closed around the Go part's fds. */
+	unsigned from = first;
+	for (unsigned fd = first; fd <= last && fd < FD_TABLE; fd++) {
+		if (!fdtab[fd])
+			continue;
+		if (ours((int)fd)) {
+			if (fd > from && real_close_range(from, fd - 1, flags) != 0)
+				return -1;
+			from = fd + 1;
+			continue;
+		}
+		if (!(flags & CLOSE_RANGE_CLOEXEC))
+			note_close((int)fd);
 	}
-	return real_close_range(first, last, flags);
+	if (from > last)
+		return 0;
+	return real_close_range(from, last, flags);
 }
 
 EXPORT void closefrom(int lowfd)
 {
-	RESOLVE(closefrom);
-	for (unsigned fd = lowfd < 0 ? 0 : (unsigned)lowfd; fd < FD_TABLE; fd++)
-		if (fdtab[fd])
-			note_close((int)fd);
-	if (real_closefrom)
-		real_closefrom(lowfd);
+	close_range(lowfd < 0 ? 0 : (unsigned)lowfd, ~0u, 0);
 }
 
 /* ---- poll, select, epoll ---- */

@@ -37,7 +37,7 @@ func Missing() string {
 }
 
 // Dir builds everything once and returns the directory that holds it:
-// libaccel.so, libaccel-go.so, accel, conform, udppp, sigs.
+// libaccel.so, libaccel-go.so, accel, conform, udppp, sigs, shutwake.
 func Dir() (string, error) {
 	once.Do(func() {
 		if dir, err = os.MkdirTemp("", "accel-artifacts-"); err != nil {
@@ -50,6 +50,7 @@ func Dir() (string, error) {
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "conform"), "tests/progs/conform.c"},
 			{"gcc", "-O2", "-Wall", "-o", filepath.Join(dir, "udppp"), "tests/progs/udppp.c", "-lpthread"},
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "sigs"), "tests/progs/sigs.c", "-lpthread"},
+			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "shutwake"), "tests/progs/shutwake.c", "-lpthread"},
 		}
 		for _, s := range steps {
 			cmd := exec.Command(s[0], s[1:]...)

@@ -139,6 +139,20 @@ func TestSignals(t *testing.T) {
 	}
 }
 
+// TestShutdownWakes: shutting a socket down for reading ends a receive
+// another thread is blocked in (asleep, past its spin), as in Linux.
+func TestShutdownWakes(t *testing.T) {
+	p := pair(t)
+	e := accelEnv(t, p.A)
+	out := run(t, p.A, e, time.Minute, filepath.Join(e.dir, "shutwake"), p.A.Addr.String(), p.B.Addr.String(), "9450")
+	if !strings.HasPrefix(out, "ok") {
+		t.Fatalf("shutwake: %s", out)
+	}
+	if st := readStats(t, e.stats); len(st.Stacks) != 1 {
+		t.Fatalf("the socket was not accelerated: %+v", st)
+	}
+}
+
 // TestNoFail takes the VI away (a queue the interface does not have):
 // with ACCEL_NO_FAIL=1 the program runs on the kernel and the stats file
 // says why; with 0 its bind fails.
