@@ -1867,10 +1867,13 @@ EXPORT pid_t _Fork(void)
 
 /* vfork's child shares our memory and stack frame; a wrapper cannot
  * return into it safely. fork gives the same result to every program
- * that follows vfork's rules (exec or _exit at once). */
+ * that follows vfork's rules (exec or _exit at once); and since such a
+ * child only execs, only the sockets an exec inherits are handed back. */
 EXPORT pid_t vfork(void)
 {
-	return fork();
+	RESOLVE(fork);
+	before_fork(0);
+	return real_fork();
 }
 
 /* Before an exec, sockets the new image inherits (not close-on-exec) go

@@ -192,14 +192,17 @@ func TestPython(t *testing.T) {
 	need(t, "python3")
 	p := pair(t)
 	script := filepath.Join(root(), "tests", "progs", "pyudp.py")
-	for i, mode := range []string{"blocking", "selectors", "asyncio", "fork"} {
+	for i, mode := range []string{"blocking", "selectors", "asyncio", "fork", "spawn"} {
 		t.Run(mode, func(t *testing.T) {
 			port := fmt.Sprint(9600 + i)
 			const n = 200
 			eb, ea := accelEnv(t, p.B), accelEnv(t, p.A)
 			srvMode, cliMode := "server", mode
-			if mode == "fork" {
+			switch mode {
+			case "fork":
 				srvMode, cliMode = "fork-server", "fork-client"
+			case "spawn":
+				srvMode, cliMode = "spawn-server", "blocking"
 			}
 			srv := start(t, p.B, eb, time.Minute, "python3", script, srvMode, p.B.Addr.String(), port, fmt.Sprint(n))
 			time.Sleep(500 * time.Millisecond)

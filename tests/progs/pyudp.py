@@ -117,6 +117,23 @@ def fork_client():
     print("ok", count)
 
 
-{"server": server, "blocking": blocking, "selectors": selectors_client,
+def spawn_server():
+    """An echo server that runs programs between datagrams (subprocess:
+    vfork and exec; os.system): its socket, close-on-exec as Python makes
+    them, stays accelerated."""
+    import subprocess
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    s.settimeout(10)
+    for i in range(count):
+        d, a = s.recvfrom(2048)
+        if i % 50 == 0:
+            subprocess.run(["true"], check=True)
+            assert os.system("true") == 0
+        s.sendto(d, a)
+    print("ok", count)
+
+
+{"server": server, "spawn-server": spawn_server, "blocking": blocking, "selectors": selectors_client,
  "asyncio": lambda: asyncio.run(asyncio_client()),
  "fork-server": fork_server, "fork-client": fork_client}[mode]()
