@@ -1,0 +1,815 @@
+package tcp
+
+import (
+	"errors"
+	"time"
+
+	"github.com/accelnet/accel/stack/wire"
+)
+
+// This file is the connection: the state machine of RFC 9293 §3.3.2 and
+// the event processing of §3.10, as a pure machine. Segments come in
+// through Input with the time; Output hands out what is due (data, ACKs,
+// retransmissions, FIN) and Deadline says when the machine next needs the
+// clock. The caller (the stack) owns the I/O, the clock and the lock.
+
+// State is a connection state (RFC 9293 §3.3.2).
+type State int
+
+const (
+	Closed State = iota
+	Listen
+	SynSent
+	SynReceived
+	Established
+	FinWait1
+	FinWait2
+	CloseWait
+	Closing
+	LastAck
+	TimeWait
+)
+
+var stateNames = [...]string{"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED",
+	"FIN-WAIT-1", "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT"}
+
+func (s State) String() string {
+	if s >= 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "STATE?"
+}
+
+// Errors a connection ends with; the shim maps them to errno.
+var (
+	ErrRefused  = errors.New("tcp: connection refused")   // RST in answer to our SYN (ECONNREFUSED)
+	ErrReset    = errors.New("tcp: connection reset")     // RST on a synchronized connection (ECONNRESET)
+	ErrTimedOut = errors.New("tcp: connection timed out") // retransmissions exhausted (ETIMEDOUT)
+)
+
+// Segment is a segment as the machine sees it: the header fields, the
+// options, and the payload (a view, valid during Input or emit).
+type Segment struct {
+	Seq, Ack Seq
+	Flags    uint8 // wire.TCPSyn, ...
+	Window   uint16
+	Opts     wire.TCPOptions
+	Payload  []byte
+}
+
+// Len is the sequence space the segment takes: payload, SYN and FIN.
+func (s *Segment) Len() uint32 {
+	n := uint32(len(s.Payload))
+	if s.Flags&wire.TCPSyn != 0 {
+		n++
+	}
+	if s.Flags&wire.TCPFin != 0 {
+		n++
+	}
+	return n
+}
+
+func (s *Segment) has(f uint8) bool { return s.Flags&f != 0 }
+
+// Config of a connection.
+type Config struct {
+	MSS        uint16        // ours, from the path MTU; default 1460
+	SndBuf     int           // SO_SNDBUF; default 65536
+	RcvBuf     int           // SO_RCVBUF; default 131072
+	MSL        time.Duration // TIME-WAIT lasts 2×MSL; default 30s (Linux's 60s TIME-WAIT)
+	FinTimeout time.Duration // FIN-WAIT-2 without the peer's FIN; default 60s
+	Congestion string        // "cubic" (default) or "reno"
+	NoDelay    bool          // TCP_NODELAY: no Nagle
+	// Retries bounds retransmissions of one segment before the
+	// connection times out; default 15 (tcp_retries2), 6 for a SYN.
+	Retries, SynRetries int
+	// DelayedAck is the longest an ACK waits; default 40 ms (Linux's
+	// minimum delayed-ACK timeout).
+	DelayedAck time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.MSS == 0 {
+		c.MSS = 1460
+	}
+	if c.SndBuf == 0 {
+		c.SndBuf = 65536
+	}
+	if c.RcvBuf == 0 {
+		c.RcvBuf = 131072
+	}
+	if c.MSL == 0 {
+		c.MSL = 30 * time.Second
+	}
+	if c.FinTimeout == 0 {
+		c.FinTimeout = 60 * time.Second
+	}
+	if c.Congestion == "" {
+		c.Congestion = "cubic"
+	}
+	if c.Retries == 0 {
+		c.Retries = 15
+	}
+	if c.SynRetries == 0 {
+		c.SynRetries = 6
+	}
+	if c.DelayedAck == 0 {
+		c.DelayedAck = 40 * time.Millisecond
+	}
+}
+
+// Conn is one TCP connection, named by RFC 9293's variables.
+type Conn struct {
+	cfg   Config
+	state State
+	err   error
+
+	iss, irs Seq
+	// Send sequence space (§3.3.1): sndUna ≤ sndNxt ≤ sndMax; sndMax is
+	// the highest ever sent (a retransmission rewinds sndNxt).
+	sndUna, sndNxt, sndMax Seq
+	sndWnd                 uint32 // the peer's window, scaled
+	sndWl1, sndWl2         Seq
+	rcvNxt                 Seq
+
+	// Negotiated options (RFC 7323, RFC 2018).
+	sndShift, rcvShift uint8
+	wsOK, tsOK, sackOK bool
+	tsRecent           uint32
+	mss                uint32 // the largest payload we send
+
+	sndBuf  *SendBuffer // from sndUna (the first unacknowledged data byte)
+	rcvBuf  *RecvBuffer // from rcvNxt
+	closing bool        // the application closed: FIN after the data
+	finSent bool
+	rcvFin  bool // the peer's FIN arrived
+
+	rto      *RTO
+	rtxAt    time.Duration // retransmission (or persist) deadline; 0: none
+	retries  int
+	rttSeq   Seq // the segment being timed (Karn: never a retransmitted one)
+	rttAt    time.Duration
+	timing   bool
+	cc       Congestion
+	dupAcks  int
+	recover  Seq // NewReno (RFC 6582): the recovery point
+	recovery bool
+
+	ackNow   bool
+	ackAt    time.Duration // delayed ACK deadline; 0: none
+	unacked  int           // full segments received since our last ACK
+	rstNext  *Segment      // a RST to send (in answer to a segment)
+	timeAt   time.Duration // TIME-WAIT or FIN-WAIT-2 deadline
+	lastSeen time.Duration
+
+	scratch []byte // one segment's payload, for Output
+	rst     Segment
+}
+
+// New makes a closed connection.
+func New(cfg Config) *Conn {
+	cfg.defaults()
+	c := &Conn{cfg: cfg, rto: NewRTO(), sndBuf: NewSendBuffer(cfg.SndBuf), rcvBuf: NewRecvBuffer(cfg.RcvBuf),
+		scratch: make([]byte, 65535)}
+	c.cc = NewCongestion(cfg.Congestion, uint32(cfg.MSS))
+	c.mss = uint32(cfg.MSS)
+	return c
+}
+
+// State is the connection's state.
+func (c *Conn) State() State { return c.state }
+
+// Err is why the connection ended, or nil.
+func (c *Conn) Err() error { return c.err }
+
+// Connect starts an active open with initial sequence number iss (from
+// ISN, RFC 6528): the SYN goes with the next Output.
+func (c *Conn) Connect(now time.Duration, iss Seq) {
+	c.iss, c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss, iss
+	c.state = SynSent
+	c.lastSeen = now
+}
+
+// Listen makes the connection wait for a SYN (a passive open). The ISS of
+// the answer is given by Accept.
+func (c *Conn) Listen() { c.state = Listen }
+
+// Accept answers a SYN that a listener received with a SYN-ACK from iss:
+// the connection is in SYN-RECEIVED after it.
+func (c *Conn) Accept(now time.Duration, syn *Segment, iss Seq) {
+	c.iss, c.sndUna, c.sndNxt, c.sndMax = iss, iss, iss, iss
+	c.synReceived(now, syn)
+	c.state = SynReceived
+}
+
+// synReceived takes the peer's SYN: its sequence number, window and
+// options (RFC 9293 §3.10.7.2, RFC 7323 §2.2 and §3.2, RFC 2018 §2).
+func (c *Conn) synReceived(now time.Duration, s *Segment) {
+	c.irs = s.Seq
+	c.rcvNxt = s.Seq.Add(1)
+	if s.Opts.MSS != 0 {
+		c.mss = min(uint32(c.cfg.MSS), uint32(s.Opts.MSS))
+	} else {
+		c.mss = min(uint32(c.cfg.MSS), 536) // RFC 9293 §3.7.1: the default send MSS
+	}
+	if s.Opts.HasWS {
+		c.wsOK = true
+		c.sndShift = s.Opts.WS
+		c.rcvShift = rcvShift(c.cfg.RcvBuf)
+	}
+	c.sackOK = s.Opts.SACKPermitted
+	if s.Opts.HasTimestamp {
+		c.tsOK = true
+		c.tsRecent = s.Opts.TSVal
+	}
+	// A SYN's window is never scaled (RFC 7323 §2.2).
+	c.sndWnd = uint32(s.Window)
+	c.sndWl1, c.sndWl2 = s.Seq, s.Ack
+	c.cc = NewCongestion(c.cfg.Congestion, c.mss)
+	c.lastSeen = now
+}
+
+// rcvShift is the smallest window scale that lets the window cover buf.
+func rcvShift(buf int) uint8 {
+	var s uint8
+	for buf>>s > 65535 && s < 14 {
+		s++
+	}
+	return s
+}
+
+// Write queues data to send and returns how much the send buffer took.
+func (c *Conn) Write(p []byte) int {
+	switch c.state {
+	case SynSent, SynReceived, Established, CloseWait:
+	default:
+		return 0
+	}
+	if c.closing {
+		return 0
+	}
+	return c.sndBuf.Write(p)
+}
+
+// Writable is the room in the send buffer (0 once writing is over).
+func (c *Conn) Writable() int {
+	switch c.state {
+	case SynSent, SynReceived, Established, CloseWait:
+		if !c.closing {
+			return c.sndBuf.Free()
+		}
+	}
+	return 0
+}
+
+// Read takes received data in order. A window update becomes due when
+// reading opens the window by a segment or half the buffer (RFC 9293
+// §3.8.6.2.2, receiver's silly window syndrome avoidance).
+func (c *Conn) Read(p []byte) int {
+	before := c.rcvBuf.Window()
+	n := c.rcvBuf.Read(p)
+	if after := c.rcvBuf.Window(); before < int(c.mss) && after >= min(int(c.mss), c.cfg.RcvBuf/2) {
+		c.ackNow = true
+	}
+	return n
+}
+
+// Readable is how many bytes are ready to read.
+func (c *Conn) Readable() int { return c.rcvBuf.Readable() }
+
+// EOF reports whether the peer's FIN has arrived and everything before it
+// was read: a read returns 0.
+func (c *Conn) EOF() bool { return c.rcvFin && c.rcvBuf.Readable() == 0 }
+
+// Close is the application's close (or shutdown for writing): a FIN
+// follows the queued data (RFC 9293 §3.10.4).
+func (c *Conn) Close() {
+	switch c.state {
+	case Listen, SynSent:
+		c.state = Closed
+	case SynReceived, Established, CloseWait:
+		c.closing = true
+	}
+}
+
+// Abort resets the connection (SO_LINGER 0, or a close with unread data):
+// a RST goes with the next Output.
+func (c *Conn) Abort() {
+	switch c.state {
+	case SynReceived, Established, FinWait1, FinWait2, CloseWait:
+		c.rstNext = &c.rst
+		c.rst = Segment{Seq: c.sndNxt, Flags: wire.TCPRst}
+	}
+	c.state = Closed
+}
+
+// window is the receive window we advertise, unscaled.
+func (c *Conn) window() uint32 { return uint32(c.rcvBuf.Window()) }
+
+// acceptable is the test of RFC 9293 §3.10.7.4 for a segment's first
+// and last octet against the receive window.
+func (c *Conn) acceptable(s *Segment) bool {
+	return Acceptable(s.Seq, s.Len(), c.rcvNxt, c.window())
+}
+
+// Input processes one segment that arrived for the connection.
+func (c *Conn) Input(now time.Duration, s *Segment) {
+	switch c.state {
+	case Closed, Listen:
+		// The listener and the stack answer these (a RST, or Accept).
+		return
+	case SynSent:
+		c.inputSynSent(now, s)
+		return
+	}
+	c.lastSeen = now
+	if c.state == SynReceived && s.has(wire.TCPSyn) && s.Seq == c.irs {
+		// The peer's SYN again: alone, it did not get our SYN-ACK; with
+		// an ACK, it is the SYN-ACK of a simultaneous open (RFC 9293
+		// §3.5, figure 8), whose SYN is old and whose ACK is new. Either
+		// way the SYN is trimmed, as old data would be.
+		if !s.has(wire.TCPAck) {
+			c.sndNxt = c.iss
+			return
+		}
+		t := *s
+		t.Flags &^= wire.TCPSyn
+		t.Seq = t.Seq.Add(1)
+		s = &t
+	}
+	// PAWS (RFC 7323 §5.3): an older timestamp than the last one is a
+	// segment from the past; ACK it and drop it.
+	if c.tsOK && s.Opts.HasTimestamp && !s.has(wire.TCPRst) && int32(s.Opts.TSVal-c.tsRecent) < 0 {
+		c.ackNow = true
+		return
+	}
+	if !c.acceptable(s) {
+		if !s.has(wire.TCPRst) {
+			c.ackNow = true // RFC 9293 §3.10.7.4: ACK and drop
+		}
+		return
+	}
+	if s.has(wire.TCPRst) {
+		// RFC 5961 §3.2: only a RST at exactly rcvNxt resets; one
+		// elsewhere in the window draws a challenge ACK.
+		if s.Seq != c.rcvNxt {
+			c.ackNow = true
+			return
+		}
+		c.reset(ErrReset)
+		return
+	}
+	if s.has(wire.TCPSyn) {
+		// RFC 5961 §4.2: a SYN on a synchronized connection draws a
+		// challenge ACK (a SYN-RECEIVED's retransmitted SYN too).
+		c.ackNow = true
+		return
+	}
+	if !s.has(wire.TCPAck) {
+		return
+	}
+	if c.state == SynReceived {
+		if !c.sndUna.LessThan(s.Ack) || c.sndNxt.LessThan(s.Ack) {
+			c.sendRST(s.Ack)
+			return
+		}
+		c.state = Established
+		c.sndWnd = uint32(s.Window) << c.sndShift
+		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
+	}
+	if !c.processAck(now, s) {
+		return
+	}
+	if c.tsOK && s.Opts.HasTimestamp && s.Seq.LessEq(c.rcvNxt) {
+		c.tsRecent = s.Opts.TSVal // RFC 7323 §4.3
+	}
+	c.processData(now, s)
+}
+
+// inputSynSent is RFC 9293 §3.10.7.3.
+func (c *Conn) inputSynSent(now time.Duration, s *Segment) {
+	ackOK := false
+	if s.has(wire.TCPAck) {
+		if s.Ack.LessEq(c.iss) || c.sndNxt.LessThan(s.Ack) {
+			if !s.has(wire.TCPRst) {
+				c.sendRST(s.Ack)
+			}
+			return
+		}
+		ackOK = true
+	}
+	if s.has(wire.TCPRst) {
+		if ackOK {
+			c.reset(ErrRefused)
+		}
+		return
+	}
+	if !s.has(wire.TCPSyn) {
+		return
+	}
+	c.synReceived(now, s)
+	if ackOK {
+		c.sndUna = s.Ack
+		c.rttSampleAck(now, s.Ack)
+		c.rtxAt, c.retries = 0, 0
+		c.state = Established
+		c.ackNow = true
+		return
+	}
+	// Simultaneous open: answer with SYN-ACK from the same ISS.
+	c.state = SynReceived
+	c.sndNxt = c.iss
+}
+
+// processAck is the ACK step of RFC 9293 §3.10.7.4 for synchronized
+// states. It reports whether processing goes on.
+func (c *Conn) processAck(now time.Duration, s *Segment) bool {
+	ack := s.Ack
+	if c.sndMax.LessThan(ack) {
+		// An ACK for what we never sent: ACK and drop (RFC 5961 §5).
+		c.ackNow = true
+		return false
+	}
+	if c.sndUna.LessThan(ack) {
+		c.newAck(now, ack)
+	} else if ack == c.sndUna && len(s.Payload) == 0 && !s.has(wire.TCPFin) &&
+		uint32(s.Window)<<c.sndShift == c.sndWnd && c.sndUna != c.sndMax {
+		c.dupAck(now)
+	}
+	// The window update (RFC 9293 §3.10.7.4, SND.WL1/WL2).
+	if c.sndWl1.LessThan(s.Seq) || (c.sndWl1 == s.Seq && c.sndWl2.LessEq(ack)) {
+		c.sndWnd = uint32(s.Window) << c.sndShift
+		c.sndWl1, c.sndWl2 = s.Seq, ack
+	}
+	if c.sndWnd == 0 {
+		c.retries = 0 // the peer answers our probes: it is alive
+	}
+	finAcked := c.finSent && ack == c.sndMax
+	switch c.state {
+	case FinWait1:
+		if finAcked {
+			c.state = FinWait2
+			c.timeAt = now + c.cfg.FinTimeout
+		}
+	case Closing:
+		if finAcked {
+			c.enterTimeWait(now)
+		}
+	case LastAck:
+		if finAcked {
+			c.state = Closed
+			return false
+		}
+	case TimeWait:
+		// A retransmitted FIN: ACK it, restart the 2×MSL wait.
+		if s.has(wire.TCPFin) {
+			c.ackNow = true
+			c.enterTimeWait(now)
+		}
+		return false
+	}
+	return true
+}
+
+// newAck takes an ACK that acknowledges new data.
+func (c *Conn) newAck(now time.Duration, ack Seq) {
+	acked := ack.Sub(c.sndUna)
+	// The SYN and the FIN take sequence space but no buffer.
+	data := acked
+	if c.sndUna == c.iss {
+		data--
+	}
+	if c.finSent && ack == c.sndMax {
+		data--
+	}
+	c.sndBuf.Ack(int(min(data, uint32(c.sndBuf.Len()))))
+	c.sndUna = ack
+	if c.sndNxt.LessThan(ack) {
+		c.sndNxt = ack
+	}
+	c.rttSampleAck(now, ack)
+	c.retries = 0
+	if c.recovery {
+		if c.recover.LessEq(ack) {
+			c.recovery = false // full ACK: recovery ends (RFC 6582 §3.2 step 3)
+		} else {
+			// A partial ACK: the next hole is lost too; send it now.
+			c.sndNxt = c.sndUna
+		}
+	} else {
+		c.cc.OnAck(acked, now, c.rto.SRTT())
+	}
+	c.dupAcks = 0
+	if c.sndUna == c.sndMax {
+		c.rtxAt = 0
+	} else {
+		c.rtxAt = now + c.rto.Timeout() // RFC 6298 §5.3
+	}
+}
+
+// dupAck counts a duplicate ACK: the third starts fast retransmit and
+// recovery (RFC 5681 §3.2, NewReno per RFC 6582).
+func (c *Conn) dupAck(now time.Duration) {
+	c.dupAcks++
+	if c.dupAcks != 3 || c.recovery {
+		return
+	}
+	c.recovery = true
+	c.recover = c.sndMax
+	c.cc.OnCongestion(c.sndMax.Sub(c.sndUna), now)
+	c.sndNxt = c.sndUna // retransmit the first unacknowledged segment
+	c.timing = false
+}
+
+// rttSampleAck takes an RTT sample when the timed segment is acked.
+func (c *Conn) rttSampleAck(now time.Duration, ack Seq) {
+	if c.timing && c.rttSeq.LessThan(ack) {
+		c.rto.Sample(now - c.rttAt)
+		c.timing = false
+	}
+}
+
+// processData takes the segment's payload and FIN (RFC 9293 §3.10.7.4,
+// seventh and eighth steps).
+func (c *Conn) processData(now time.Duration, s *Segment) {
+	switch c.state {
+	case Established, FinWait1, FinWait2:
+	default:
+		return
+	}
+	payload, seq := s.Payload, s.Seq
+	if len(payload) > 0 {
+		// Trim what was already received.
+		if seq.LessThan(c.rcvNxt) {
+			skip := c.rcvNxt.Sub(seq)
+			if skip >= uint32(len(payload)) {
+				payload = nil
+			} else {
+				payload = payload[skip:]
+			}
+			seq = c.rcvNxt
+		}
+		off := int(seq.Sub(c.rcvNxt))
+		advance, _ := c.rcvBuf.Put(off, payload)
+		if off > 0 || advance == 0 {
+			c.ackNow = true // out of order: a duplicate ACK at once (RFC 5681 §4.2)
+		} else {
+			c.rcvNxt = c.rcvNxt.Add(uint32(advance))
+			if c.unacked++; c.unacked >= 2 || !c.rcvBuf.asm.Empty() {
+				c.ackNow = true // every second full segment (RFC 9293 §3.8.6.3)
+			} else if c.ackAt == 0 {
+				c.ackAt = now + c.cfg.DelayedAck
+			}
+		}
+	}
+	if s.has(wire.TCPFin) && s.Seq.Add(uint32(len(s.Payload))) == c.rcvNxt {
+		c.rcvNxt = c.rcvNxt.Add(1)
+		c.rcvFin = true
+		c.ackNow = true
+		switch c.state {
+		case Established:
+			c.state = CloseWait
+		case FinWait1:
+			if c.finSent && c.sndUna == c.sndMax {
+				c.enterTimeWait(now)
+			} else {
+				c.state = Closing
+			}
+		case FinWait2:
+			c.enterTimeWait(now)
+		}
+	}
+}
+
+func (c *Conn) enterTimeWait(now time.Duration) {
+	c.state = TimeWait
+	c.timeAt = now + 2*c.cfg.MSL
+	c.rtxAt = 0
+}
+
+// reset ends the connection for a RST.
+func (c *Conn) reset(err error) {
+	c.state = Closed
+	c.err = err
+	c.rtxAt, c.timeAt, c.ackAt = 0, 0, 0
+}
+
+// sendRST queues a RST in answer to an unacceptable ACK (RFC 9293
+// §3.10.7.3 and §3.10.7.4: <SEQ=SEG.ACK><CTL=RST>).
+func (c *Conn) sendRST(seq Seq) {
+	c.rst = Segment{Seq: seq, Flags: wire.TCPRst}
+	c.rstNext = &c.rst
+}
+
+// Deadline is when the machine next needs Output with the time (a
+// retransmission, a delayed ACK, TIME-WAIT's end), or 0.
+func (c *Conn) Deadline() time.Duration {
+	d := time.Duration(0)
+	for _, t := range []time.Duration{c.rtxAt, c.ackAt, c.timeAt} {
+		if t != 0 && (d == 0 || t < d) {
+			d = t
+		}
+	}
+	return d
+}
+
+// Output runs the timers and calls emit for every segment due now, in
+// order; emit must copy what it keeps (Payload is the machine's).
+func (c *Conn) Output(now time.Duration, emit func(*Segment)) {
+	if c.rstNext != nil {
+		emit(c.rstNext)
+		c.rstNext = nil
+	}
+	c.timers(now)
+	var s Segment
+	switch c.state {
+	case Closed, Listen:
+		return
+	case TimeWait:
+		if c.ackNow {
+			c.emitAck(now, emit)
+		}
+		return
+	case SynSent, SynReceived:
+		if c.sndNxt == c.iss {
+			s = Segment{Seq: c.iss, Flags: wire.TCPSyn}
+			if c.state == SynReceived {
+				s.Flags |= wire.TCPAck
+				s.Ack = c.rcvNxt
+			}
+			c.synOptions(now, &s.Opts)
+			s.Window = uint16(min(c.window(), 65535))
+			c.sent(now, &s)
+			emit(&s)
+		}
+		if c.state == SynSent || c.ackNow {
+			// A SYN-RECEIVED from a simultaneous open ACKs with the SYN.
+			c.ackNow = false
+		}
+		return
+	}
+	sentAny := false
+	for {
+		n, fin, ok := c.nextData()
+		if !ok {
+			break
+		}
+		s = Segment{Seq: c.sndNxt, Flags: wire.TCPAck | wire.TCPPsh, Ack: c.rcvNxt}
+		off := int(c.sndNxt.Sub(c.sndUna))
+		s.Payload = c.scratch[:c.sndBuf.Peek(off, c.scratch[:n])]
+		if fin {
+			s.Flags |= wire.TCPFin
+			c.finSent = true
+		}
+		c.header(now, &s)
+		c.sent(now, &s)
+		emit(&s)
+		sentAny = true
+	}
+	if !sentAny && (c.ackNow || (c.ackAt != 0 && now >= c.ackAt)) {
+		c.emitAck(now, emit)
+	}
+	// The persist timer: data waits behind a zero window and nothing is
+	// in flight to bring a window update back.
+	if c.rtxAt == 0 && c.sndWnd == 0 && c.sndBuf.Len() > int(c.sndNxt.Sub(c.sndUna)) {
+		c.rtxAt = now + c.rto.Timeout()
+	}
+}
+
+// nextData decides the next data segment: its size, whether it carries
+// the FIN, or nothing to send (window, congestion window, Nagle).
+func (c *Conn) nextData() (n int, fin, ok bool) {
+	switch c.state {
+	case Established, CloseWait, FinWait1, Closing, LastAck:
+	default:
+		return 0, false, false
+	}
+	off := int(c.sndNxt.Sub(c.sndUna))
+	pending := c.sndBuf.Len() - off
+	if c.finSent && c.sndNxt == c.sndMax {
+		return 0, false, false
+	}
+	inFlight := c.sndNxt.Sub(c.sndUna)
+	wnd := min(c.sndWnd, c.cc.Cwnd())
+	room := 0
+	if wnd > inFlight {
+		room = int(wnd - inFlight)
+	}
+	n = min(pending, int(c.mss), room)
+	wantFin := c.closing && n == pending
+	if n == 0 && !(wantFin && pending == 0) {
+		return 0, false, false
+	}
+	// Nagle (RFC 9293 §3.7.4): a small segment waits while data is in
+	// flight, unless it ends the stream or TCP_NODELAY is on.
+	if n < int(c.mss) && n < pending && !c.cfg.NoDelay && inFlight > 0 {
+		return 0, false, false
+	}
+	if n < int(c.mss) && !wantFin && !c.cfg.NoDelay && inFlight > 0 && n == pending {
+		return 0, false, false
+	}
+	return n, wantFin, true
+}
+
+// sent accounts for a segment going out: sequence space, the timer, the
+// RTT sample, and the ACK it carries.
+func (c *Conn) sent(now time.Duration, s *Segment) {
+	end := s.Seq.Add(s.Len())
+	if c.sndMax.LessThan(end) {
+		if !c.timing {
+			c.timing, c.rttSeq, c.rttAt = true, s.Seq, now
+		}
+		c.sndMax = end
+	} else if c.timing && s.Seq.LessEq(c.rttSeq) {
+		c.timing = false // Karn: a retransmission is never timed
+	}
+	c.sndNxt = end
+	if c.rtxAt == 0 && s.Len() > 0 {
+		c.rtxAt = now + c.rto.Timeout()
+	}
+	if s.Flags&wire.TCPFin != 0 {
+		switch c.state {
+		case Established:
+			c.state = FinWait1
+		case CloseWait:
+			c.state = LastAck
+		}
+	}
+	if s.has(wire.TCPAck) {
+		c.ackNow, c.ackAt, c.unacked = false, 0, 0
+	}
+}
+
+func (c *Conn) emitAck(now time.Duration, emit func(*Segment)) {
+	s := Segment{Seq: c.sndNxt, Ack: c.rcvNxt, Flags: wire.TCPAck}
+	c.header(now, &s)
+	c.ackNow, c.ackAt, c.unacked = false, 0, 0
+	emit(&s)
+}
+
+// header fills a synchronized segment's window and options.
+func (c *Conn) header(now time.Duration, s *Segment) {
+	s.Window = uint16(min(c.window()>>c.rcvShift, 65535))
+	if c.tsOK {
+		s.Opts.HasTimestamp = true
+		s.Opts.TSVal = tsClock(now)
+		s.Opts.TSEcr = c.tsRecent
+	}
+}
+
+// synOptions are the options of our SYN or SYN-ACK: MSS always; the
+// others on a SYN, and on a SYN-ACK when the peer's SYN offered them.
+func (c *Conn) synOptions(now time.Duration, o *wire.TCPOptions) {
+	o.MSS = c.cfg.MSS
+	active := c.state == SynSent
+	if active || c.wsOK {
+		o.HasWS, o.WS = true, rcvShift(c.cfg.RcvBuf)
+	}
+	if active || c.sackOK {
+		o.SACKPermitted = true
+	}
+	if active || c.tsOK {
+		o.HasTimestamp, o.TSVal, o.TSEcr = true, tsClock(now), c.tsRecent
+	}
+}
+
+// tsClock is the timestamp clock: milliseconds (RFC 7323 §5.4 allows
+// 1 ms to 1 s per tick).
+func tsClock(now time.Duration) uint32 { return uint32(now / time.Millisecond) }
+
+// timers runs what is due: retransmission, delayed ACK, TIME-WAIT and
+// FIN-WAIT-2 ends.
+func (c *Conn) timers(now time.Duration) {
+	if c.timeAt != 0 && now >= c.timeAt && (c.state == TimeWait || c.state == FinWait2) {
+		c.state = Closed
+		c.timeAt = 0
+		return
+	}
+	if c.ackAt != 0 && now >= c.ackAt {
+		c.ackNow = true
+	}
+	if c.rtxAt == 0 || now < c.rtxAt {
+		return
+	}
+	limit := c.cfg.Retries
+	if c.state == SynSent || c.state == SynReceived {
+		limit = c.cfg.SynRetries
+	}
+	if c.retries++; c.retries > limit {
+		c.reset(ErrTimedOut)
+		return
+	}
+	// RFC 6298 §5.4-5.6: retransmit the earliest unacknowledged segment,
+	// back the timer off; RFC 5681 §3.1: the window collapses.
+	c.rto.Backoff()
+	c.cc.OnTimeout(c.sndMax.Sub(c.sndUna), now)
+	c.recovery, c.dupAcks, c.timing = false, 0, false
+	// Go back to the first unacknowledged byte; a FIN that was sent is
+	// sent again after the data before it (nextData), the state stays.
+	c.sndNxt = c.sndUna
+	if c.sndWnd == 0 && c.sndBuf.Len() > 0 {
+		// A zero window: probe it with a byte past it (RFC 9293 §3.8.6.1).
+		c.sndWnd = 1
+	}
+	c.rtxAt = now + c.rto.Timeout()
+}

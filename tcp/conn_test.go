@@ -1,0 +1,399 @@
+package tcp
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/accelnet/accel/stack/wire"
+)
+
+// link joins two connections on a virtual clock: every segment is copied
+// (Output's payload is the machine's), may be lost with probability loss
+// (seeded), and arrives after delay. The harness plays the listener: a
+// SYN to a connection in LISTEN is answered with Accept.
+type link struct {
+	t        *testing.T
+	now      time.Duration
+	a, b     *Conn
+	delay    time.Duration
+	loss     float64
+	rng      *rand.Rand
+	queue    []flight
+	sent     [2]int
+	drop     func(from int, s *Segment) bool // a test's own losses
+	observed []Segment
+}
+
+type flight struct {
+	at  time.Duration
+	to  int // 0: a, 1: b
+	seg Segment
+}
+
+func newLink(t *testing.T, a, b *Conn, seed uint64) *link {
+	return &link{t: t, a: a, b: b, delay: 50 * time.Microsecond, rng: rand.New(rand.NewPCG(seed, 1))}
+}
+
+func (l *link) conn(i int) *Conn {
+	if i == 0 {
+		return l.a
+	}
+	return l.b
+}
+
+// output collects what connection i has to send.
+func (l *link) output(i int) {
+	l.conn(i).Output(l.now, func(s *Segment) {
+		c := *s
+		c.Payload = append([]byte(nil), s.Payload...)
+		l.sent[i]++
+		l.observed = append(l.observed, c)
+		if l.drop != nil && l.drop(i, &c) {
+			return
+		}
+		if l.loss > 0 && l.rng.Float64() < l.loss {
+			return
+		}
+		l.queue = append(l.queue, flight{at: l.now + l.delay, to: 1 - i, seg: c})
+	})
+}
+
+// step advances to the next event (a delivery or a deadline) and runs it.
+// It reports false when nothing is left to happen.
+func (l *link) step() bool {
+	l.output(0)
+	l.output(1)
+	next := time.Duration(-1)
+	for _, f := range l.queue {
+		if next < 0 || f.at < next {
+			next = f.at
+		}
+	}
+	for i := range 2 {
+		if d := l.conn(i).Deadline(); d != 0 && (next < 0 || d < next) {
+			next = d
+		}
+	}
+	if next < 0 {
+		return false
+	}
+	if next > l.now {
+		l.now = next
+	}
+	rest := l.queue[:0]
+	var due []flight
+	for _, f := range l.queue {
+		if f.at <= l.now {
+			due = append(due, f)
+		} else {
+			rest = append(rest, f)
+		}
+	}
+	l.queue = rest
+	for _, f := range due {
+		c := l.conn(f.to)
+		if c.State() == Listen && f.seg.has(wire.TCPSyn) && !f.seg.has(wire.TCPAck) {
+			c.Accept(l.now, &f.seg, 7_000_000)
+			continue
+		}
+		c.Input(l.now, &f.seg)
+		checkInvariants(l.t, c)
+	}
+	return true
+}
+
+// run steps until done or the virtual time limit.
+func (l *link) run(limit time.Duration, done func() bool) {
+	l.t.Helper()
+	for !done() {
+		if l.now > limit || (!l.step() && !done()) {
+			l.t.Fatalf("not done at %v: a %v (%v), b %v (%v)", l.now, l.a.State(), l.a.Err(), l.b.State(), l.b.Err())
+		}
+	}
+}
+
+// checkInvariants are what must hold after every event.
+func checkInvariants(t *testing.T, c *Conn) {
+	t.Helper()
+	if !c.sndUna.LessEq(c.sndNxt) || !c.sndNxt.LessEq(c.sndMax) {
+		t.Fatalf("%v: sndUna %d sndNxt %d sndMax %d out of order", c.State(), c.sndUna, c.sndNxt, c.sndMax)
+	}
+	if c.sndBuf.Len() > c.cfg.SndBuf || c.rcvBuf.Readable() > c.cfg.RcvBuf {
+		t.Fatalf("buffers over capacity: send %d, receive %d", c.sndBuf.Len(), c.rcvBuf.Readable())
+	}
+}
+
+func established(a, b *Conn) func() bool {
+	return func() bool { return a.State() == Established && b.State() == Established }
+}
+
+func pair(t *testing.T, seed uint64, cfg Config) (*link, *Conn, *Conn) {
+	a, b := New(cfg), New(cfg)
+	l := newLink(t, a, b, seed)
+	b.Listen()
+	a.Connect(0, 1_000_000)
+	return l, a, b
+}
+
+// TestHandshake: SYN, SYN-ACK, ACK, and the options both sides took.
+func TestHandshake(t *testing.T) {
+	l, a, b := pair(t, 1, Config{MSS: 1400, RcvBuf: 1 << 20})
+	l.run(time.Second, established(a, b))
+	if len(l.observed) < 3 {
+		t.Fatalf("%d segments", len(l.observed))
+	}
+	syn, synack, ack := l.observed[0], l.observed[1], l.observed[2]
+	if syn.Flags != wire.TCPSyn || synack.Flags != wire.TCPSyn|wire.TCPAck || ack.Flags&wire.TCPAck == 0 || ack.Flags&wire.TCPSyn != 0 {
+		t.Fatalf("flags %x %x %x", syn.Flags, synack.Flags, ack.Flags)
+	}
+	if synack.Ack != syn.Seq.Add(1) || ack.Ack != synack.Seq.Add(1) || ack.Seq != syn.Seq.Add(1) {
+		t.Fatal("sequence numbers of the handshake")
+	}
+	if !syn.Opts.HasWS || syn.Opts.WS != 5 || !syn.Opts.SACKPermitted || !syn.Opts.HasTimestamp || syn.Opts.MSS != 1400 {
+		t.Fatalf("SYN options %+v", syn.Opts)
+	}
+	for _, c := range []*Conn{a, b} {
+		if !c.wsOK || c.sndShift != 5 || !c.tsOK || !c.sackOK || c.mss != 1400 {
+			t.Fatalf("negotiated: ws %v/%d ts %v sack %v mss %d", c.wsOK, c.sndShift, c.tsOK, c.sackOK, c.mss)
+		}
+	}
+}
+
+// TestHandshakeLostSYNACK: the SYN-ACK is lost twice; the client's SYN is
+// retransmitted on its timer and the server answers again.
+func TestHandshakeLostSYNACK(t *testing.T) {
+	l, a, b := pair(t, 1, Config{})
+	lost := 0
+	l.drop = func(from int, s *Segment) bool {
+		if from == 1 && s.has(wire.TCPSyn) && lost < 2 {
+			lost++
+			return true
+		}
+		return false
+	}
+	l.run(10*time.Second, established(a, b))
+	if l.now < 3*time.Second {
+		t.Fatalf("established at %v: the 1 s initial RTO did not back off", l.now)
+	}
+}
+
+// transfer moves n bytes each way at once and checks them by SHA-256.
+func transfer(t *testing.T, l *link, a, b *Conn, n int, limit time.Duration) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(uint64(n), 7))
+	data := [2][]byte{make([]byte, n), make([]byte, n)}
+	for i := range data {
+		for j := range data[i] {
+			data[i][j] = byte(rng.Uint32())
+		}
+	}
+	var got [2]bytes.Buffer
+	sent := [2]int{}
+	buf := make([]byte, 4096)
+	conns := [2]*Conn{a, b}
+	l.run(limit, func() bool {
+		for i, c := range conns {
+			sent[i] += c.Write(data[i][sent[i]:])
+			for {
+				k := c.Read(buf)
+				if k == 0 {
+					break
+				}
+				got[1-i].Write(buf[:k])
+			}
+		}
+		return got[0].Len() == n && got[1].Len() == n
+	})
+	for i := range 2 {
+		if sha256.Sum256(got[i].Bytes()) != sha256.Sum256(data[i]) {
+			t.Fatalf("direction %d: the data differ", i)
+		}
+	}
+}
+
+// TestTransfer moves 4 MB each way without loss, then under loss for
+// several seeds, each within a bound of virtual time.
+func TestTransfer(t *testing.T) {
+	l, a, b := pair(t, 1, Config{})
+	l.run(time.Second, established(a, b))
+	transfer(t, l, a, b, 4<<20, 30*time.Second)
+
+	for _, loss := range []float64{0.01, 0.05} {
+		for seed := uint64(1); seed <= 3; seed++ {
+			l, a, b := pair(t, seed, Config{SndBuf: 32768, RcvBuf: 65536})
+			l.run(time.Minute, established(a, b))
+			l.loss = loss
+			transfer(t, l, a, b, 1<<20, 10*time.Minute)
+		}
+	}
+}
+
+// closeBoth closes a, then b after reading a's FIN, and waits for both to
+// reach CLOSED (a through TIME-WAIT).
+func TestClose(t *testing.T) {
+	l, a, b := pair(t, 1, Config{MSL: time.Second})
+	l.run(time.Second, established(a, b))
+	a.Write([]byte("bye"))
+	a.Close()
+	l.run(time.Minute, func() bool { return b.State() == CloseWait && a.State() == FinWait2 })
+	buf := make([]byte, 10)
+	if n := b.Read(buf); string(buf[:n]) != "bye" || !b.EOF() {
+		t.Fatalf("b read %q, EOF %v", buf[:n], b.EOF())
+	}
+	if a.State() != FinWait2 {
+		t.Fatalf("a is %v, want FIN-WAIT-2", a.State())
+	}
+	b.Close()
+	l.run(time.Minute, func() bool { return b.State() == Closed && a.State() == TimeWait })
+	start := l.now
+	l.run(time.Minute, func() bool { return a.State() == Closed })
+	if d := l.now - start; d < 2*time.Second-time.Millisecond {
+		t.Fatalf("TIME-WAIT lasted %v, want 2×MSL", d)
+	}
+	if a.Err() != nil || b.Err() != nil {
+		t.Fatalf("errors %v %v", a.Err(), b.Err())
+	}
+}
+
+// TestSimultaneousClose: both FINs cross; both pass CLOSING to TIME-WAIT.
+func TestSimultaneousClose(t *testing.T) {
+	l, a, b := pair(t, 1, Config{MSL: time.Second})
+	l.run(time.Second, established(a, b))
+	a.Close()
+	b.Close()
+	sawClosing := false
+	l.run(time.Minute, func() bool {
+		sawClosing = sawClosing || a.State() == Closing || b.State() == Closing
+		return a.State() == Closed && b.State() == Closed
+	})
+	if !sawClosing {
+		t.Fatal("neither side passed CLOSING")
+	}
+}
+
+// TestSimultaneousOpen: two SYNs cross (RFC 9293 §3.5, figure 8).
+func TestSimultaneousOpen(t *testing.T) {
+	a, b := New(Config{}), New(Config{})
+	l := newLink(t, a, b, 1)
+	a.Connect(0, 100)
+	b.Connect(0, 900)
+	l.run(10*time.Second, established(a, b))
+	transfer(t, l, a, b, 100000, time.Minute)
+}
+
+// TestRefused: a RST in answer to our SYN ends the connect with
+// ECONNREFUSED's error.
+func TestRefused(t *testing.T) {
+	a := New(Config{})
+	a.Connect(0, 5000)
+	var syn Segment
+	a.Output(0, func(s *Segment) { syn = *s })
+	// A RST whose ACK is not acceptable is ignored ...
+	a.Input(0, &Segment{Flags: wire.TCPRst | wire.TCPAck, Ack: syn.Seq.Add(7)})
+	if a.State() != SynSent {
+		t.Fatalf("%v after an unacceptable RST", a.State())
+	}
+	a.Input(0, &Segment{Flags: wire.TCPRst | wire.TCPAck, Ack: syn.Seq.Add(1)})
+	if a.State() != Closed || !errors.Is(a.Err(), ErrRefused) {
+		t.Fatalf("%v %v", a.State(), a.Err())
+	}
+}
+
+// TestResetHardening: a RST in the window but not at rcvNxt draws a
+// challenge ACK and changes nothing (RFC 5961 §3.2); one at rcvNxt
+// resets; a SYN on an established connection draws a challenge ACK (§4).
+func TestResetHardening(t *testing.T) {
+	l, a, b := pair(t, 1, Config{})
+	l.run(time.Second, established(a, b))
+	acks := 0
+	count := func(s *Segment) {
+		if s.Flags == wire.TCPAck {
+			acks++
+		}
+	}
+	a.Input(l.now, &Segment{Seq: a.rcvNxt.Add(100), Flags: wire.TCPRst})
+	a.Output(l.now, count)
+	if a.State() != Established || acks != 1 {
+		t.Fatalf("in-window RST: %v, %d challenge ACKs", a.State(), acks)
+	}
+	a.Input(l.now, &Segment{Seq: a.rcvNxt, Ack: a.sndNxt, Flags: wire.TCPSyn | wire.TCPAck})
+	a.Output(l.now, count)
+	if a.State() != Established || acks != 2 {
+		t.Fatalf("SYN: %v, %d challenge ACKs", a.State(), acks)
+	}
+	a.Input(l.now, &Segment{Seq: a.rcvNxt, Flags: wire.TCPRst})
+	if a.State() != Closed || !errors.Is(a.Err(), ErrReset) {
+		t.Fatalf("RST at rcvNxt: %v %v", a.State(), a.Err())
+	}
+}
+
+// TestTimeout: a peer that vanishes; retransmissions back off and the
+// connection ends with ETIMEDOUT's error.
+func TestTimeout(t *testing.T) {
+	l, a, b := pair(t, 1, Config{Retries: 5})
+	l.run(time.Second, established(a, b))
+	l.drop = func(int, *Segment) bool { return true }
+	a.Write([]byte("into the void"))
+	l.run(10*time.Minute, func() bool { return a.State() == Closed })
+	if !errors.Is(a.Err(), ErrTimedOut) {
+		t.Fatalf("ended with %v", a.Err())
+	}
+	// 1+2+4+8+16+32 s of backed-off RTO from a 200 ms floor: well past
+	// 6 seconds.
+	if l.now < 6*time.Second {
+		t.Fatalf("gave up after %v", l.now)
+	}
+}
+
+// TestZeroWindow: the receiver does not read; the sender fills its window,
+// probes the zero window, and finishes once the receiver reads.
+func TestZeroWindow(t *testing.T) {
+	l, a, b := pair(t, 1, Config{RcvBuf: 8192, SndBuf: 65536})
+	l.run(time.Second, established(a, b))
+	data := bytes.Repeat([]byte("w"), 40000)
+	sent := a.Write(data)
+	l.run(time.Minute, func() bool { return b.rcvBuf.Window() == 0 && a.sndWnd == 0 })
+	probes := len(l.observed)
+	l.run(time.Minute, func() bool { return l.now > 20*time.Second })
+	if len(l.observed)-probes < 3 {
+		t.Fatalf("%d segments in 20 s of zero window: no probes", len(l.observed)-probes)
+	}
+	if a.State() != Established {
+		t.Fatalf("the sender gave up on a live peer: %v %v", a.State(), a.Err())
+	}
+	got := 0
+	buf := make([]byte, 4096)
+	l.run(l.now+time.Minute, func() bool {
+		sent += a.Write(data[sent:])
+		for {
+			n := b.Read(buf)
+			if n == 0 {
+				break
+			}
+			got += n
+		}
+		return got == len(data)
+	})
+}
+
+// TestNagle: small writes while data is in flight wait for the ACK, and
+// go at once with TCP_NODELAY.
+func TestNagle(t *testing.T) {
+	for _, nodelay := range []bool{false, true} {
+		l, a, b := pair(t, 1, Config{NoDelay: nodelay})
+		l.run(time.Second, established(a, b))
+		before := l.sent[0]
+		a.Write([]byte("a"))
+		l.output(0)
+		a.Write([]byte("b"))
+		l.output(0)
+		segs := l.sent[0] - before
+		if nodelay && segs != 2 || !nodelay && segs != 1 {
+			t.Errorf("NoDelay %v: %d segments for two small writes before an ACK", nodelay, segs)
+		}
+	}
+}
