@@ -162,7 +162,8 @@ type Conn struct {
 	timeAt   time.Duration // TIME-WAIT or FIN-WAIT-2 deadline
 	lastSeen time.Duration
 
-	scratch []byte // one segment's payload, for Output
+	scratch []byte  // one segment's payload, for Output
+	out     Segment // the segment Output hands to emit (no allocation)
 	rst     Segment
 }
 
@@ -324,6 +325,7 @@ func (c *Conn) Input(now time.Duration, s *Segment) {
 	}
 	c.lastSeen = now
 	if c.state == SynReceived && s.has(wire.TCPSyn) && s.Seq == c.irs {
+		// (A copy: the caller's segment is not ours to change.)
 		// The peer's SYN again: alone, it did not get our SYN-ACK; with
 		// an ACK, it is the SYN-ACK of a simultaneous open (RFC 9293
 		// §3.5, figure 8), whose SYN is old and whose ACK is new. Either
@@ -604,13 +606,15 @@ func (c *Conn) sendRST(seq Seq) {
 // Deadline is when the machine next needs Output with the time (a
 // retransmission, a delayed ACK, TIME-WAIT's end), or 0.
 func (c *Conn) Deadline() time.Duration {
-	d := time.Duration(0)
-	for _, t := range []time.Duration{c.rtxAt, c.ackAt, c.timeAt} {
-		if t != 0 && (d == 0 || t < d) {
-			d = t
-		}
+	return earliest(earliest(c.rtxAt, c.ackAt), c.timeAt)
+}
+
+// earliest of two deadlines, 0 meaning none.
+func earliest(a, b time.Duration) time.Duration {
+	if a == 0 || (b != 0 && b < a) {
+		return b
 	}
-	return d
+	return a
 }
 
 // Output runs the timers and calls emit for every segment due now, in
@@ -621,7 +625,7 @@ func (c *Conn) Output(now time.Duration, emit func(*Segment)) {
 		c.rstNext = nil
 	}
 	c.timers(now)
-	var s Segment
+	s := &c.out
 	switch c.state {
 	case Closed, Listen:
 		return
@@ -632,15 +636,15 @@ func (c *Conn) Output(now time.Duration, emit func(*Segment)) {
 		return
 	case SynSent, SynReceived:
 		if c.sndNxt == c.iss {
-			s = Segment{Seq: c.iss, Flags: wire.TCPSyn}
+			*s = Segment{Seq: c.iss, Flags: wire.TCPSyn}
 			if c.state == SynReceived {
 				s.Flags |= wire.TCPAck
 				s.Ack = c.rcvNxt
 			}
 			c.synOptions(now, &s.Opts)
 			s.Window = uint16(min(c.window(), 65535))
-			c.sent(now, &s)
-			emit(&s)
+			c.sent(now, s)
+			emit(s)
 		}
 		if c.state == SynSent || c.ackNow {
 			// A SYN-RECEIVED from a simultaneous open ACKs with the SYN.
@@ -654,16 +658,16 @@ func (c *Conn) Output(now time.Duration, emit func(*Segment)) {
 		if !ok {
 			break
 		}
-		s = Segment{Seq: c.sndNxt, Flags: wire.TCPAck | wire.TCPPsh, Ack: c.rcvNxt}
+		*s = Segment{Seq: c.sndNxt, Flags: wire.TCPAck | wire.TCPPsh, Ack: c.rcvNxt}
 		off := int(c.sndNxt.Sub(c.sndUna))
 		s.Payload = c.scratch[:c.sndBuf.Peek(off, c.scratch[:n])]
 		if fin {
 			s.Flags |= wire.TCPFin
 			c.finSent = true
 		}
-		c.header(now, &s)
-		c.sent(now, &s)
-		emit(&s)
+		c.header(now, s)
+		c.sent(now, s)
+		emit(s)
 		sentAny = true
 	}
 	if !sentAny && (c.ackNow || (c.ackAt != 0 && now >= c.ackAt)) {
@@ -741,10 +745,11 @@ func (c *Conn) sent(now time.Duration, s *Segment) {
 }
 
 func (c *Conn) emitAck(now time.Duration, emit func(*Segment)) {
-	s := Segment{Seq: c.sndNxt, Ack: c.rcvNxt, Flags: wire.TCPAck}
-	c.header(now, &s)
+	s := &c.out
+	*s = Segment{Seq: c.sndNxt, Ack: c.rcvNxt, Flags: wire.TCPAck}
+	c.header(now, s)
 	c.ackNow, c.ackAt, c.unacked = false, 0, 0
-	emit(&s)
+	emit(s)
 }
 
 // header fills a synchronized segment's window and options.

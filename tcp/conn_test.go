@@ -397,3 +397,58 @@ func TestNagle(t *testing.T) {
 		}
 	}
 }
+
+// TestSteadyStateAllocs: data one way and ACKs the other, in the steady
+// state, allocate nothing.
+func TestSteadyStateAllocs(t *testing.T) {
+	l, a, b := pair(t, 1, Config{NoDelay: true})
+	l.run(time.Second, established(a, b))
+	msg := make([]byte, 1000)
+	buf := make([]byte, 4096)
+	now := l.now
+	var toB, toA []Segment
+	store := func(q *[]Segment, pool *[][]byte) func(*Segment) {
+		return func(s *Segment) {
+			i := len(*q)
+			if i >= len(*pool) {
+				return
+			}
+			p := (*pool)[i][:len(s.Payload)]
+			copy(p, s.Payload)
+			*q = append(*q, *s)
+			(*q)[i].Payload = p
+		}
+	}
+	poolB, poolA := make([][]byte, 64), make([][]byte, 64)
+	for i := range poolB {
+		poolB[i], poolA[i] = make([]byte, 2048), make([]byte, 2048)
+	}
+	toB, toA = make([]Segment, 0, 64), make([]Segment, 0, 64)
+	emitB, emitA := store(&toB, &poolB), store(&toA, &poolA)
+	got := 0
+	round := func() {
+		now += time.Millisecond
+		a.Write(msg)
+		toB = toB[:0]
+		a.Output(now, emitB)
+		for i := range toB {
+			b.Input(now, &toB[i])
+		}
+		got += b.Read(buf)
+		toA = toA[:0]
+		b.Output(now+time.Hour, emitA) // past the delayed ACK
+		for i := range toA {
+			a.Input(now, &toA[i])
+		}
+	}
+	for range 100 {
+		round()
+	}
+	got = 0
+	if n := testing.AllocsPerRun(200, round); n != 0 {
+		t.Fatalf("%.1f allocations per round", n)
+	}
+	if got != 201*len(msg) {
+		t.Fatalf("%d bytes went through in 201 rounds of %d", got, len(msg))
+	}
+}
