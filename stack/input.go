@@ -73,6 +73,12 @@ func (s *Stack) inputIPv4(b []byte, now time.Duration) {
 	switch ip.Protocol() {
 	case wire.ProtoUDP:
 		s.inputUDP(ip, now)
+	case wire.ProtoTCP:
+		if dst != s.addr {
+			s.drop(DropIPNotForUs) // TCP is unicast only
+			return
+		}
+		s.inputTCP(ip, now)
 	default:
 		s.drop(DropIPProto)
 	}

@@ -65,10 +65,10 @@ func multicastMAC(g [4]byte) wire.MAC {
 // doorbell rings when txBatch are queued, at the stack's next receive,
 // poll or wait (any thread), or txFlushAfter after the first was queued,
 // whichever comes first. A send that follows a receive, or a pause of
-// txStreamGap, rings at once: request and response traffic never waits.
+// Config.TxStreamGap, rings at once: request and response traffic never
+// waits.
 const (
 	txBatch      = 32
-	txStreamGap  = 5 * time.Microsecond
 	txFlushAfter = 100 * time.Microsecond
 )
 
@@ -77,7 +77,7 @@ func (s *Stack) transmit(d vi.Desc) error {
 	s.one[0] = d
 	// The gap counts from the end of the previous send (its doorbell
 	// included) to this one.
-	streaming := !s.rxSinceSend && s.cfg.Now()-s.lastSend < txStreamGap
+	streaming := !s.rxSinceSend && s.cfg.Now()-s.lastSend < s.cfg.TxStreamGap
 	s.rxSinceSend = false
 	defer func() { s.lastSend = s.cfg.Now() }()
 	if db, ok := s.dev.(vi.Doorbell); ok && streaming {

@@ -56,6 +56,9 @@ type Config struct {
 	ResolveTimeout time.Duration
 	// ARP configures resolution when the stack owns its address.
 	ARP arp.Config
+	// TxStreamGap: sends closer than this to the previous one, with no
+	// receive between, are batched (output.go); default 5 µs.
+	TxStreamGap time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -80,6 +83,9 @@ func (c *Config) defaults() error {
 	}
 	if c.ResolveTimeout == 0 {
 		c.ResolveTimeout = 3 * time.Second
+	}
+	if c.TxStreamGap == 0 {
+		c.TxStreamGap = 5 * time.Microsecond
 	}
 	return nil
 }
@@ -109,6 +115,8 @@ type Stack struct {
 	routes  routeTable
 	kern    *kernel // Kernel mode only
 	closed  bool
+
+	tcpst *tcpState // TCP (tcp.go), made at the first TCP socket
 
 	// Transmit batching (output.go).
 	lastSend    time.Duration
@@ -213,7 +221,7 @@ func (s *Stack) drain() int {
 // timers does what time asks: resolution retries and timeouts, and a look
 // at the kernel's side.
 func (s *Stack) timers(now time.Duration) time.Duration {
-	next := s.res.poll(now)
+	next := earliest(s.res.poll(now), s.tcpTimers(now))
 	if len(s.pending) > 0 {
 		next = earliest(next, s.expirePending(now))
 	}

@@ -17,7 +17,7 @@ const (
 	DropIPTTL
 	DropIPFragment // the filter gives fragments to the kernel; one got here anyway
 	DropIPNotForUs // destination address not ours
-	DropIPProto    // neither UDP (nor, later, TCP)
+	DropIPProto    // neither UDP nor TCP
 	DropUDPTruncated
 	DropUDPLength
 	DropUDPChecksum
@@ -27,6 +27,10 @@ const (
 	DropTxRing      // the device's TX ring was full
 	DropPendingFull // too many datagrams waiting for one next hop
 	DropUnresolved  // the next hop never resolved
+	DropTCPTruncated
+	DropTCPChecksum
+	DropTCPOptions  // an option with an illegal length (RFC 9293 §3.1)
+	DropTCPNoSocket // no connection or listener (answered with a RST)
 	NumDrops
 )
 
@@ -36,6 +40,7 @@ var dropNames = [NumDrops]string{
 	"ip_fragment", "ip_not_for_us", "ip_proto",
 	"udp_truncated", "udp_length", "udp_checksum", "udp_no_socket", "udp_rcvbuf",
 	"tx_no_frame", "tx_ring_full", "pending_full", "unresolved",
+	"tcp_truncated", "tcp_checksum", "tcp_options", "tcp_no_socket",
 }
 
 func (d Drop) String() string {
@@ -52,6 +57,8 @@ type Stats struct {
 	RxKernel uint64 // datagrams kernel twins received (fragments, loopback, other interfaces)
 	TxUDP    uint64 // datagrams sent through the device
 	TxKernel uint64 // datagrams handed to kernel twins (other routes, over the MTU)
+	RxTCP    uint64 // TCP segments received
+	TxTCP    uint64 // TCP segments sent
 	ARPIn    uint64
 	ARPOut   uint64
 	Drops    [NumDrops]uint64

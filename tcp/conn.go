@@ -699,20 +699,32 @@ func (c *Conn) nextData() (n int, fin, ok bool) {
 	if wnd > inFlight {
 		room = int(wnd - inFlight)
 	}
-	n = min(pending, int(c.mss), room)
+	seg := c.segSize()
+	n = min(pending, seg, room)
 	wantFin := c.closing && n == pending
 	if n == 0 && !(wantFin && pending == 0) {
 		return 0, false, false
 	}
 	// Nagle (RFC 9293 §3.7.4): a small segment waits while data is in
 	// flight, unless it ends the stream or TCP_NODELAY is on.
-	if n < int(c.mss) && n < pending && !c.cfg.NoDelay && inFlight > 0 {
+	if n < seg && n < pending && !c.cfg.NoDelay && inFlight > 0 {
 		return 0, false, false
 	}
-	if n < int(c.mss) && !wantFin && !c.cfg.NoDelay && inFlight > 0 && n == pending {
+	if n < seg && !wantFin && !c.cfg.NoDelay && inFlight > 0 && n == pending {
 		return 0, false, false
 	}
 	return n, wantFin, true
+}
+
+// segSize is the payload of a full segment: the MSS less the options
+// every segment carries (RFC 9293 §3.7.1: the MSS counts no options;
+// RFC 7323's timestamps take 12 bytes of each segment).
+func (c *Conn) segSize() int {
+	n := int(c.mss)
+	if c.tsOK {
+		n -= 12
+	}
+	return n
 }
 
 // sent accounts for a segment going out: sequence space, the timer, the
@@ -818,3 +830,13 @@ func (c *Conn) timers(now time.Duration) {
 	}
 	c.rtxAt = now + c.rto.Timeout()
 }
+
+// Debug accessors (tests and TCP_INFO).
+func (c *Conn) SndUna() Seq     { return c.sndUna }
+func (c *Conn) SndNxt() Seq     { return c.sndNxt }
+func (c *Conn) SndMax() Seq     { return c.sndMax }
+func (c *Conn) SndWnd() uint32  { return c.sndWnd }
+func (c *Conn) Cwnd() uint32    { return c.cc.Cwnd() }
+func (c *Conn) Buffered() int   { return c.sndBuf.Len() }
+func (c *Conn) MSS() uint32     { return c.mss }
+func (c *Conn) SndShift() uint8 { return c.sndShift }
