@@ -152,8 +152,10 @@ type Conn struct {
 	timing   bool
 	cc       Congestion
 	dupAcks  int
-	recover  Seq // NewReno (RFC 6582): the recovery point
+	recover  Seq // the recovery point (RFC 6582, RFC 6675 §5)
 	recovery bool
+	sb       *Scoreboard // SACK-based recovery (RFC 6675), when SACK is on
+	blocks   [wire.MaxSACKBlocks]Block
 
 	ackNow   bool
 	ackAt    time.Duration // delayed ACK deadline; 0: none
@@ -219,9 +221,15 @@ func (c *Conn) synReceived(now time.Duration, s *Segment) {
 		c.rcvShift = rcvShift(c.cfg.RcvBuf)
 	}
 	c.sackOK = s.Opts.SACKPermitted
+	if c.sackOK {
+		c.sb = NewScoreboard(c.mss)
+	}
 	if s.Opts.HasTimestamp {
 		c.tsOK = true
 		c.tsRecent = s.Opts.TSVal
+	}
+	if c.sb != nil {
+		c.sb = NewScoreboard(uint32(c.segSize()))
 	}
 	// A SYN's window is never scaled (RFC 7323 §2.2).
 	c.sndWnd = uint32(s.Window)
@@ -432,11 +440,20 @@ func (c *Conn) processAck(now time.Duration, s *Segment) bool {
 		c.ackNow = true
 		return false
 	}
+	if c.sb != nil && s.Opts.NumSACK > 0 {
+		for i := range s.Opts.NumSACK {
+			c.blocks[i] = Block{Seq(s.Opts.SACK[i].Left), Seq(s.Opts.SACK[i].Right)}
+		}
+		c.sb.Update(Max(ack, c.sndUna), c.sndMax, c.blocks[:s.Opts.NumSACK])
+	}
 	if c.sndUna.LessThan(ack) {
 		c.newAck(now, ack)
 	} else if ack == c.sndUna && len(s.Payload) == 0 && !s.has(wire.TCPFin) &&
 		uint32(s.Window)<<c.sndShift == c.sndWnd && c.sndUna != c.sndMax {
 		c.dupAck(now)
+	}
+	if c.sb != nil && !c.recovery && c.sndUna != c.sndMax && c.sb.IsLost(c.sndUna) {
+		c.startRecovery(now) // RFC 6675 §5: IsLost(SND.UNA) starts recovery too
 	}
 	// The window update (RFC 9293 §3.10.7.4, SND.WL1/WL2).
 	if c.sndWl1.LessThan(s.Seq) || (c.sndWl1 == s.Seq && c.sndWl2.LessEq(ack)) {
@@ -494,7 +511,7 @@ func (c *Conn) newAck(now time.Duration, ack Seq) {
 	if c.recovery {
 		if c.recover.LessEq(ack) {
 			c.recovery = false // full ACK: recovery ends (RFC 6582 §3.2 step 3)
-		} else {
+		} else if c.sb == nil {
 			// A partial ACK: the next hole is lost too; send it now.
 			c.sndNxt = c.sndUna
 		}
@@ -513,14 +530,25 @@ func (c *Conn) newAck(now time.Duration, ack Seq) {
 // recovery (RFC 5681 §3.2, NewReno per RFC 6582).
 func (c *Conn) dupAck(now time.Duration) {
 	c.dupAcks++
-	if c.dupAcks != 3 || c.recovery {
+	if c.dupAcks != DupThresh || c.recovery {
 		return
 	}
+	c.startRecovery(now)
+}
+
+// startRecovery enters fast recovery: the window halves (RFC 5681 §3.2),
+// and the first unacknowledged segment goes again; with SACK, what goes
+// is chosen by the scoreboard (RFC 6675 §5).
+func (c *Conn) startRecovery(now time.Duration) {
 	c.recovery = true
 	c.recover = c.sndMax
 	c.cc.OnCongestion(c.sndMax.Sub(c.sndUna), now)
-	c.sndNxt = c.sndUna // retransmit the first unacknowledged segment
 	c.timing = false
+	if c.sb != nil {
+		c.sb.StartRecovery(c.sndUna)
+		return
+	}
+	c.sndNxt = c.sndUna // retransmit the first unacknowledged segment
 }
 
 // rttSampleAck takes an RTT sample when the timed segment is acked.
@@ -653,7 +681,10 @@ func (c *Conn) Output(now time.Duration, emit func(*Segment)) {
 		return
 	}
 	sentAny := false
-	for {
+	if c.recovery && c.sb != nil {
+		sentAny = c.sackRecovery(now, emit)
+	}
+	for !c.recovery || c.sb == nil {
 		n, fin, ok := c.nextData()
 		if !ok {
 			break
@@ -678,6 +709,52 @@ func (c *Conn) Output(now time.Duration, emit func(*Segment)) {
 	if c.rtxAt == 0 && c.sndWnd == 0 && c.sndBuf.Len() > int(c.sndNxt.Sub(c.sndUna)) {
 		c.rtxAt = now + c.rto.Timeout()
 	}
+}
+
+// sackRecovery sends during SACK-based loss recovery (RFC 6675 §5,
+// step C): while the window has room over the pipe, the segment NextSeg
+// chooses, a retransmission from the send buffer or new data.
+func (c *Conn) sackRecovery(now time.Duration, emit func(*Segment)) bool {
+	sent := false
+	seg := uint32(c.segSize())
+	for range 64 {
+		pipe := c.sb.Pipe(c.sndUna, c.sndMax)
+		cwnd := c.cc.Cwnd()
+		if cwnd < pipe+seg {
+			break
+		}
+		var newData uint32
+		off := c.sndMax.Sub(c.sndUna)
+		if pending := uint32(c.sndBuf.Len()); pending > off && c.sndWnd > off {
+			newData = min(pending-off, c.sndWnd-off)
+		}
+		seq, n, rule, ok := c.sb.NextSeg(c.sndUna, c.sndMax, newData)
+		if !ok {
+			break
+		}
+		s := &c.out
+		*s = Segment{Seq: seq, Flags: wire.TCPAck | wire.TCPPsh, Ack: c.rcvNxt}
+		boff := int(seq.Sub(c.sndUna))
+		k := min(int(n), int(seg), max(0, c.sndBuf.Len()-boff))
+		s.Payload = c.scratch[:c.sndBuf.Peek(boff, c.scratch[:k])]
+		if c.finSent && seq.Add(uint32(k)).Add(1) == c.sndMax {
+			s.Flags |= wire.TCPFin // the FIN rides on the last segment again
+		}
+		if len(s.Payload) == 0 && s.Flags&wire.TCPFin == 0 {
+			break
+		}
+		c.header(now, s)
+		c.sb.Sent(seq, s.Len(), rule, c.recover)
+		if rule == RuleNew {
+			c.sent(now, s)
+		} else if c.rtxAt == 0 {
+			c.rtxAt = now + c.rto.Timeout()
+		}
+		c.ackNow, c.ackAt, c.unacked = false, 0, 0
+		emit(s)
+		sent = true
+	}
+	return sent
 }
 
 // nextData decides the next data segment: its size, whether it carries
@@ -720,11 +797,9 @@ func (c *Conn) nextData() (n int, fin, ok bool) {
 // every segment carries (RFC 9293 §3.7.1: the MSS counts no options;
 // RFC 7323's timestamps take 12 bytes of each segment).
 func (c *Conn) segSize() int {
-	n := int(c.mss)
-	if c.tsOK {
-		n -= 12
-	}
-	return n
+	var o wire.TCPOptions
+	c.options(0, &o)
+	return int(c.mss) - o.Len()
 }
 
 // sent accounts for a segment going out: sequence space, the timer, the
@@ -767,10 +842,30 @@ func (c *Conn) emitAck(now time.Duration, emit func(*Segment)) {
 // header fills a synchronized segment's window and options.
 func (c *Conn) header(now time.Duration, s *Segment) {
 	s.Window = uint16(min(c.window()>>c.rcvShift, 65535))
+	c.options(now, &s.Opts)
+}
+
+// options are a synchronized segment's options: timestamps, and SACK
+// blocks while data past RCV.NXT is held.
+func (c *Conn) options(now time.Duration, o *wire.TCPOptions) {
+	s := struct{ Opts *wire.TCPOptions }{o}
 	if c.tsOK {
 		s.Opts.HasTimestamp = true
 		s.Opts.TSVal = tsClock(now)
 		s.Opts.TSEcr = c.tsRecent
+	}
+	if c.sackOK {
+		// RFC 2018 §4: the blocks received past RCV.NXT, the most
+		// recently changed first (options limit them to three beside
+		// the timestamps).
+		n := 0
+		c.rcvBuf.OutOfOrder(func(off, size int) bool {
+			l := c.rcvNxt.Add(uint32(off))
+			s.Opts.SACK[n] = wire.SACKBlock{Left: uint32(l), Right: uint32(l.Add(uint32(size)))}
+			n++
+			return n < wire.MaxSACKBlocks
+		})
+		s.Opts.NumSACK = n
 	}
 }
 
@@ -821,6 +916,9 @@ func (c *Conn) timers(now time.Duration) {
 	c.rto.Backoff()
 	c.cc.OnTimeout(c.sndMax.Sub(c.sndUna), now)
 	c.recovery, c.dupAcks, c.timing = false, 0, false
+	if c.sb != nil {
+		c.sb.Reset() // RFC 6675 §5.1
+	}
 	// Go back to the first unacknowledged byte; a FIN that was sent is
 	// sent again after the data before it (nextData), the state stays.
 	c.sndNxt = c.sndUna

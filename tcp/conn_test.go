@@ -47,7 +47,12 @@ func (l *link) conn(i int) *Conn {
 
 // output collects what connection i has to send.
 func (l *link) output(i int) {
-	l.conn(i).Output(l.now, func(s *Segment) {
+	from := l.conn(i)
+	from.Output(l.now, func(s *Segment) {
+		// RFC 6691: payload and options together within the MSS.
+		if len(s.Payload) > 0 && len(s.Payload)+s.Opts.Len() > int(from.mss) {
+			l.t.Fatalf("a segment of %d bytes with %d of options over the MSS %d", len(s.Payload), s.Opts.Len(), from.mss)
+		}
 		c := *s
 		c.Payload = append([]byte(nil), s.Payload...)
 		l.sent[i]++
@@ -450,5 +455,45 @@ func TestSteadyStateAllocs(t *testing.T) {
 	}
 	if got != 201*len(msg) {
 		t.Fatalf("%d bytes went through in 201 rounds of %d", got, len(msg))
+	}
+}
+
+// TestSACKRecovery drops three data segments of one window: the receiver
+// reports what it holds past each hole (RFC 2018), and the sender
+// retransmits exactly the three holes, without a timeout (RFC 6675).
+func TestSACKRecovery(t *testing.T) {
+	l, a, b := pair(t, 1, Config{SndBuf: 1 << 20, RcvBuf: 1 << 20})
+	l.run(time.Second, established(a, b))
+	dropped := map[Seq]bool{}
+	dataSegs := 0
+	var highest Seq
+	retransmitted := 0
+	sawSACK := false
+	l.drop = func(from int, s *Segment) bool {
+		if from == 1 && s.Opts.NumSACK > 0 {
+			sawSACK = true
+		}
+		if from != 0 || len(s.Payload) == 0 {
+			return false
+		}
+		end := s.Seq.Add(uint32(len(s.Payload)))
+		if dataSegs > 0 && s.Seq.LessThan(highest) {
+			retransmitted++
+			return false
+		}
+		highest = end
+		dataSegs++
+		if dataSegs == 20 || dataSegs == 24 || dataSegs == 28 {
+			dropped[s.Seq] = true
+			return true
+		}
+		return false
+	}
+	transfer(t, l, a, b, 300000, time.Minute)
+	if !sawSACK {
+		t.Fatal("the receiver sent no SACK block")
+	}
+	if retransmitted != 3 || a.rto.Backoffs() != 0 {
+		t.Fatalf("%d retransmissions for 3 holes, %d timeouts", retransmitted, a.rto.Backoffs())
 	}
 }
