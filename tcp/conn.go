@@ -164,6 +164,19 @@ type Conn struct {
 	timeAt   time.Duration // TIME-WAIT or FIN-WAIT-2 deadline
 	lastSeen time.Duration
 
+	// Options (options.go).
+	cork               bool
+	corkAt             time.Duration
+	quickAcks          int
+	keepalive          bool
+	kaIdle, kaIntvl    time.Duration
+	kaCnt, kaSent      int
+	kaProbe            bool
+	userTimeout        time.Duration
+	unackedSince       time.Duration
+	retransmits        uint64
+	bytesSent, bytesRx uint64
+
 	scratch []byte  // one segment's payload, for Output
 	out     Segment // the segment Output hands to emit (no allocation)
 	rst     Segment
@@ -211,7 +224,9 @@ func (c *Conn) synReceived(now time.Duration, s *Segment) {
 	c.irs = s.Seq
 	c.rcvNxt = s.Seq.Add(1)
 	if s.Opts.MSS != 0 {
-		c.mss = min(uint32(c.cfg.MSS), uint32(s.Opts.MSS))
+		// Linux's floor (TCP_MIN_SND_MSS): a tiny MSS would make
+		// segments of options alone, or none.
+		c.mss = min(uint32(c.cfg.MSS), max(uint32(s.Opts.MSS), minMSS))
 	} else {
 		c.mss = min(uint32(c.cfg.MSS), 536) // RFC 9293 §3.7.1: the default send MSS
 	}
@@ -236,6 +251,7 @@ func (c *Conn) synReceived(now time.Duration, s *Segment) {
 	c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 	c.cc = NewCongestion(c.cfg.Congestion, c.mss)
 	c.lastSeen = now
+	c.quickAcks = quickAckSegments
 }
 
 // rcvShift is the smallest window scale that lets the window cover buf.
@@ -331,7 +347,7 @@ func (c *Conn) Input(now time.Duration, s *Segment) {
 		c.inputSynSent(now, s)
 		return
 	}
-	c.lastSeen = now
+	c.lastSeen, c.kaSent = now, 0
 	if c.state == SynReceived && s.has(wire.TCPSyn) && s.Seq == c.irs {
 		// (A copy: the caller's segment is not ours to change.)
 		// The peer's SYN again: alone, it did not get our SYN-ACK; with
@@ -520,9 +536,10 @@ func (c *Conn) newAck(now time.Duration, ack Seq) {
 	}
 	c.dupAcks = 0
 	if c.sndUna == c.sndMax {
-		c.rtxAt = 0
+		c.rtxAt, c.unackedSince = 0, 0
 	} else {
 		c.rtxAt = now + c.rto.Timeout() // RFC 6298 §5.3
+		c.unackedSince = now
 	}
 }
 
@@ -585,7 +602,11 @@ func (c *Conn) processData(now time.Duration, s *Segment) {
 			c.ackNow = true // out of order: a duplicate ACK at once (RFC 5681 §4.2)
 		} else {
 			c.rcvNxt = c.rcvNxt.Add(uint32(advance))
-			if c.unacked++; c.unacked >= 2 || !c.rcvBuf.asm.Empty() {
+			c.bytesRx += uint64(advance)
+			if c.quickAcks > 0 {
+				c.quickAcks--
+				c.ackNow = true
+			} else if c.unacked++; c.unacked >= 2 || !c.rcvBuf.asm.Empty() {
 				c.ackNow = true // every second full segment (RFC 9293 §3.8.6.3)
 			} else if c.ackAt == 0 {
 				c.ackAt = now + c.cfg.DelayedAck
@@ -634,7 +655,16 @@ func (c *Conn) sendRST(seq Seq) {
 // Deadline is when the machine next needs Output with the time (a
 // retransmission, a delayed ACK, TIME-WAIT's end), or 0.
 func (c *Conn) Deadline() time.Duration {
-	return earliest(earliest(c.rtxAt, c.ackAt), c.timeAt)
+	d := earliest(earliest(c.rtxAt, c.ackAt), earliest(c.timeAt, c.corkAt))
+	return earliest(d, c.keepaliveAt())
+}
+
+// keepaliveAt is when the next keepalive probe is due, or 0.
+func (c *Conn) keepaliveAt() time.Duration {
+	if !c.keepalive || (c.state != Established && c.state != CloseWait) || c.sndUna != c.sndMax {
+		return 0
+	}
+	return c.lastSeen + c.kaIdle + time.Duration(c.kaSent)*c.kaIntvl
 }
 
 // earliest of two deadlines, 0 meaning none.
@@ -685,7 +715,7 @@ func (c *Conn) Output(now time.Duration, emit func(*Segment)) {
 		sentAny = c.sackRecovery(now, emit)
 	}
 	for !c.recovery || c.sb == nil {
-		n, fin, ok := c.nextData()
+		n, fin, ok := c.nextData(now)
 		if !ok {
 			break
 		}
@@ -703,6 +733,13 @@ func (c *Conn) Output(now time.Duration, emit func(*Segment)) {
 	}
 	if !sentAny && (c.ackNow || (c.ackAt != 0 && now >= c.ackAt)) {
 		c.emitAck(now, emit)
+	}
+	if c.kaProbe {
+		c.kaProbe = false
+		s := &c.out
+		*s = Segment{Seq: c.sndNxt.Add(^uint32(0)), Ack: c.rcvNxt, Flags: wire.TCPAck}
+		c.header(now, s)
+		emit(s)
 	}
 	// The persist timer: data waits behind a zero window and nothing is
 	// in flight to bring a window update back.
@@ -747,8 +784,11 @@ func (c *Conn) sackRecovery(now time.Duration, emit func(*Segment)) bool {
 		c.sb.Sent(seq, s.Len(), rule, c.recover)
 		if rule == RuleNew {
 			c.sent(now, s)
-		} else if c.rtxAt == 0 {
-			c.rtxAt = now + c.rto.Timeout()
+		} else {
+			c.retransmits++
+			if c.rtxAt == 0 {
+				c.rtxAt = now + c.rto.Timeout()
+			}
 		}
 		c.ackNow, c.ackAt, c.unacked = false, 0, 0
 		emit(s)
@@ -759,7 +799,7 @@ func (c *Conn) sackRecovery(now time.Duration, emit func(*Segment)) bool {
 
 // nextData decides the next data segment: its size, whether it carries
 // the FIN, or nothing to send (window, congestion window, Nagle).
-func (c *Conn) nextData() (n int, fin, ok bool) {
+func (c *Conn) nextData(now time.Duration) (n int, fin, ok bool) {
 	switch c.state {
 	case Established, CloseWait, FinWait1, Closing, LastAck:
 	default:
@@ -790,6 +830,16 @@ func (c *Conn) nextData() (n int, fin, ok bool) {
 	if n < seg && !wantFin && !c.cfg.NoDelay && inFlight > 0 && n == pending {
 		return 0, false, false
 	}
+	if c.cork && n < seg && !wantFin {
+		// TCP_CORK: a partial segment waits for more, at most corkTimeout.
+		if c.corkAt == 0 {
+			c.corkAt = now + corkTimeout
+		}
+		if now < c.corkAt {
+			return 0, false, false
+		}
+	}
+	c.corkAt = 0
 	return n, wantFin, true
 }
 
@@ -799,8 +849,12 @@ func (c *Conn) nextData() (n int, fin, ok bool) {
 func (c *Conn) segSize() int {
 	var o wire.TCPOptions
 	c.options(0, &o)
-	return int(c.mss) - o.Len()
+	return max(int(c.mss)-o.Len(), 8)
 }
+
+// minMSS is the smallest MSS a peer may make us use (Linux's
+// TCP_MIN_SND_MSS: 48, room for 8 bytes beside 40 of options).
+const minMSS = 48
 
 // sent accounts for a segment going out: sequence space, the timer, the
 // RTT sample, and the ACK it carries.
@@ -810,9 +864,18 @@ func (c *Conn) sent(now time.Duration, s *Segment) {
 		if !c.timing {
 			c.timing, c.rttSeq, c.rttAt = true, s.Seq, now
 		}
+		if c.sndUna == c.sndMax {
+			c.unackedSince = now
+		}
+		c.bytesSent += uint64(end.Sub(Max(s.Seq, c.sndMax)))
 		c.sndMax = end
-	} else if c.timing && s.Seq.LessEq(c.rttSeq) {
-		c.timing = false // Karn: a retransmission is never timed
+	} else {
+		if c.timing && s.Seq.LessEq(c.rttSeq) {
+			c.timing = false // Karn: a retransmission is never timed
+		}
+		if s.Len() > 0 {
+			c.retransmits++
+		}
 	}
 	c.sndNxt = end
 	if c.rtxAt == 0 && s.Len() > 0 {
@@ -899,6 +962,20 @@ func (c *Conn) timers(now time.Duration) {
 	}
 	if c.ackAt != 0 && now >= c.ackAt {
 		c.ackNow = true
+	}
+	if at := c.keepaliveAt(); at != 0 && now >= at {
+		if c.kaSent >= c.kaCnt {
+			c.reset(ErrTimedOut)
+			return
+		}
+		// A probe: one octet below SND.NXT, which the peer ACKs (RFC 9293
+		// §3.8.4).
+		c.kaSent++
+		c.kaProbe = true
+	}
+	if c.userTimeout > 0 && c.unackedSince != 0 && now-c.unackedSince >= c.userTimeout {
+		c.reset(ErrTimedOut)
+		return
 	}
 	if c.rtxAt == 0 || now < c.rtxAt {
 		return
