@@ -190,8 +190,8 @@ func (s *Stack) Poll() time.Duration {
 }
 
 // drain takes every frame the device has through the input pipeline. It
-// reads the clock only when frames came, and only for ARP: a spinning
-// caller polls an empty ring far more often than a full one.
+// reads the clock only when frames came, and only for ARP and TCP: a
+// spinning caller polls an empty ring far more often than a full one.
 func (s *Stack) drain() int {
 	total := 0
 	for {
@@ -199,9 +199,10 @@ func (s *Stack) drain() int {
 		if n == 0 {
 			return total
 		}
-		// Only ARP needs the time, and only a stack that speaks it.
+		// ARP and TCP need the time; UDP does not. The clock is read
+		// once per batch, and only when the stack has TCP or speaks ARP.
 		var now time.Duration
-		if s.kern == nil {
+		if s.kern == nil || s.tcpst != nil {
 			now = s.cfg.Now()
 		}
 		for i := range n {
@@ -319,6 +320,7 @@ func (s *Stack) Close() error {
 	if s.flushTimer != nil {
 		s.flushTimer.Stop()
 	}
+	s.closeTCP()
 	for _, ps := range s.ports {
 		for _, u := range ps.socks {
 			u.closeLocked()

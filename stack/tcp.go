@@ -94,6 +94,9 @@ func (s *Stack) tcpTwin(ap netip.AddrPort) (int, uint16, error) {
 	if err != nil {
 		return -1, 0, err
 	}
+	// As a TCP listener's port may be taken again while connections of
+	// an earlier one linger in TIME-WAIT (Linux's servers set it too).
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
 		unix.Close(fd)
 		return -1, 0, err
@@ -348,6 +351,30 @@ func (s *Stack) dropConn(u *TCPSocket) {
 	if u.twin >= 0 {
 		unix.Close(u.twin)
 		u.twin = -1
+	}
+}
+
+// closeTCP resets every connection and closes every listener (the stack
+// closes): their filters go, their kernel twins close.
+func (s *Stack) closeTCP() {
+	st := s.tcpst
+	if st == nil {
+		return
+	}
+	for t, u := range st.conns {
+		u.c.Abort()
+		s.tcpOutput(u)
+		s.dropConn(u)
+		delete(st.conns, t)
+	}
+	for port, l := range st.listeners {
+		if steer, ok := s.dev.(vi.Steering); ok {
+			steer.Unsteer(vi.Flow{Proto: unix.IPPROTO_TCP, Local: l.local})
+		}
+		if l.twin >= 0 {
+			unix.Close(l.twin)
+		}
+		delete(st.listeners, port)
 	}
 }
 

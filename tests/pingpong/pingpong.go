@@ -31,10 +31,12 @@ const (
 	KernelSpin     Mode = "kernel-spin"
 	VIRaw          Mode = "vi-raw"
 	Stack          Mode = "stack"
+	KernelTCP      Mode = "kernel-tcp" // kernel TCP sockets, spinning with MSG_DONTWAIT
+	StackTCP       Mode = "stack-tcp"  // a stack TCP connection on each end, spinning
 )
 
 // Modes lists every mode.
-var Modes = []Mode{KernelBlocking, KernelSpin, VIRaw, Stack}
+var Modes = []Mode{KernelBlocking, KernelSpin, VIRaw, Stack, KernelTCP, StackTCP}
 
 // Config of one measurement.
 type Config struct {
@@ -77,6 +79,10 @@ func Run(pair *netns.Pair, cfg Config) ([]time.Duration, error) {
 		if client, err = newStackEnd(pair.A, pair.B, pair.Prefix.Bits()); err == nil {
 			server, err = newStackEnd(pair.B, pair.A, pair.Prefix.Bits())
 		}
+	case KernelTCP:
+		client, server, err = newKernelTCPEnds(pair)
+	case StackTCP:
+		client, server, err = newStackTCPEnds(pair)
 	default:
 		return nil, fmt.Errorf("pingpong: unknown mode %q", cfg.Mode)
 	}
@@ -98,7 +104,7 @@ func Run(pair *netns.Pair, cfg Config) ([]time.Duration, error) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		pin(1)
-		buf := make([]byte, 2048)
+		buf := make([]byte, cfg.Size)
 		for i := 0; i < total; i++ {
 			n, err := server.recv(buf, deadline)
 			if err != nil {
@@ -116,7 +122,7 @@ func Run(pair *netns.Pair, cfg Config) ([]time.Duration, error) {
 	defer runtime.UnlockOSThread()
 	pin(0)
 	msg := make([]byte, cfg.Size)
-	buf := make([]byte, 2048)
+	buf := make([]byte, cfg.Size) // a stream: read one message's worth
 	rtts := make([]time.Duration, 0, cfg.Count)
 	for i := 0; i < total; i++ {
 		msg[0], msg[1], msg[2], msg[3] = byte(i), byte(i>>8), byte(i>>16), byte(i>>24)
