@@ -45,3 +45,22 @@ func TestPingPong(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkTCPBulk is TCP bulk throughput between the two test hosts over
+// kernel sockets and over the stack's TCP (each end on its own pinned
+// thread, spinning): one iteration is one MB; MB/s is reported.
+//
+//	go test -run '^$' -bench TCPBulk -benchtime 64x ./tests/
+func BenchmarkTCPBulk(b *testing.B) {
+	pair := netns.New(b, netns.Options{})
+	for _, m := range []pingpong.Mode{pingpong.KernelTCP, pingpong.StackTCP} {
+		b.Run(string(m), func(b *testing.B) {
+			d, err := pingpong.Bulk(pair, m, b.N<<20)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(b.N)/d.Seconds(), "MB/s")
+		})
+	}
+}

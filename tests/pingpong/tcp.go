@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -194,4 +195,56 @@ func (e *stackTCPEnd) close() {
 	if e.port != nil {
 		e.port.Close()
 	}
+}
+
+// Bulk sends n bytes one way over a TCP connection (KernelTCP or
+// StackTCP), the receiver on its own pinned thread, and returns how long
+// the transfer took, from the first byte written to the last read.
+func Bulk(pair *netns.Pair, mode Mode, n int) (time.Duration, error) {
+	var client, server endpoint
+	var err error
+	switch mode {
+	case KernelTCP:
+		client, server, err = newKernelTCPEnds(pair)
+	case StackTCP:
+		client, server, err = newStackTCPEnds(pair)
+	default:
+		return 0, fmt.Errorf("pingpong: bulk over %q: want %s or %s", mode, KernelTCP, StackTCP)
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer client.close()
+	defer server.close()
+	deadline := time.Now().Add(2 * time.Minute)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		pin(1)
+		buf := make([]byte, 256<<10)
+		for got := 0; got < n; {
+			k, err := server.recv(buf[:min(len(buf), n-got)], deadline)
+			got += k
+			if err != nil {
+				done <- fmt.Errorf("receiver at %d of %d bytes: %w", got, n, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pin(0)
+	chunk := make([]byte, 64<<10)
+	start := time.Now()
+	for sent := 0; sent < n; sent += len(chunk) {
+		if err := client.send(chunk[:min(len(chunk), n-sent)]); err != nil {
+			return 0, err
+		}
+	}
+	if err := <-done; err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
 }
