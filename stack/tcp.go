@@ -46,6 +46,7 @@ type TCPListener struct {
 type tcpState struct {
 	conns     map[tcp.Tuple]*TCPSocket
 	listeners map[uint16]*TCPListener
+	ports     map[uint16]int // connections by local port (ephemeral ports without a kernel)
 	isn       *tcp.ISN
 	cookies   *tcp.Cookies
 	reply     tcp.Segment
@@ -65,7 +66,7 @@ func (s *Stack) tcp() (*tcpState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &tcpState{conns: map[tcp.Tuple]*TCPSocket{}, listeners: map[uint16]*TCPListener{}, isn: isn, cookies: cookies}
+	st := &tcpState{conns: map[tcp.Tuple]*TCPSocket{}, listeners: map[uint16]*TCPListener{}, ports: map[uint16]int{}, isn: isn, cookies: cookies}
 	st.emit = func(seg *tcp.Segment) { s.sendTCP(st.emitTo, seg) }
 	s.tcpst = st
 	return st, nil
@@ -252,6 +253,7 @@ func (s *Stack) DialTCP(remote netip.AddrPort, cfg tcp.Config) (*TCPSocket, erro
 	now := s.cfg.Now()
 	u.c.Connect(now, st.isn.Next(local, remote, now))
 	st.conns[u.t] = u
+	st.ports[port]++
 	s.tcpOutput(u)
 	return u, nil
 }
@@ -342,6 +344,13 @@ func (s *Stack) reap(u *TCPSocket) {
 }
 
 func (s *Stack) dropConn(u *TCPSocket) {
+	if u.l == nil && u.t.Local.Port() != 0 {
+		if st := s.tcpst; st.ports[u.t.Local.Port()] > 0 {
+			if st.ports[u.t.Local.Port()]--; st.ports[u.t.Local.Port()] == 0 {
+				delete(st.ports, u.t.Local.Port())
+			}
+		}
+	}
 	if u.steer {
 		if steer, ok := s.dev.(vi.Steering); ok {
 			steer.Unsteer(vi.Flow{Proto: unix.IPPROTO_TCP, Local: u.t.Local, Remote: u.t.Remote})

@@ -225,7 +225,7 @@ func (s *Stack) ephemeral() uint16 {
 	start := rand.IntN(n)
 	for i := range n {
 		p := uint16(lo + (start+i)%n)
-		if s.ports[p] == nil {
+		if s.ports[p] == nil && (s.tcpst == nil || (s.tcpst.ports[p] == 0 && s.tcpst.listeners[p] == nil)) {
 			return p
 		}
 	}

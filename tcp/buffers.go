@@ -3,22 +3,30 @@ package tcp
 // SendBuffer holds what the application wrote and the peer has not yet
 // acknowledged: segments are cut from it when sent and again when
 // retransmitted (RFC 9293 §3.8.1: retransmit from the send buffer). Its
-// capacity is SO_SNDBUF; it never allocates after NewSendBuffer.
+// capacity is SO_SNDBUF; its memory is taken at the first write (an idle
+// connection holds none) and never again.
 type SendBuffer struct {
 	buf        []byte
+	size       int
 	start, len int // bytes from SND.UNA on
 }
 
 // NewSendBuffer makes a buffer of size bytes.
-func NewSendBuffer(size int) *SendBuffer { return &SendBuffer{buf: make([]byte, size)} }
+func NewSendBuffer(size int) *SendBuffer { return &SendBuffer{size: size} }
 
 // Len is the bytes held (unacknowledged, sent or not); Free the room left.
 func (b *SendBuffer) Len() int  { return b.len }
-func (b *SendBuffer) Free() int { return len(b.buf) - b.len }
+func (b *SendBuffer) Free() int { return b.size - b.len }
 
 // Write appends as much of p as fits and returns how much that was.
 func (b *SendBuffer) Write(p []byte) int {
 	n := min(len(p), b.Free())
+	if n == 0 {
+		return 0
+	}
+	if b.buf == nil {
+		b.buf = make([]byte, b.size)
+	}
 	end := (b.start + b.len) % len(b.buf)
 	k := copy(b.buf[end:], p[:n])
 	copy(b.buf, p[k:n])
@@ -42,6 +50,9 @@ func (b *SendBuffer) Peek(off int, p []byte) int {
 // Ack drops n acknowledged bytes from the front.
 func (b *SendBuffer) Ack(n int) {
 	n = min(n, b.len)
+	if n <= 0 {
+		return
+	}
 	b.start = (b.start + n) % len(b.buf)
 	b.len -= n
 }
@@ -52,16 +63,17 @@ func (b *SendBuffer) Ack(n int) {
 // capacity is SO_RCVBUF; the window advertised is the room past the data
 // in order (RFC 9293 §3.8.6.2.2's receiver side).
 type RecvBuffer struct {
-	buf        []byte
+	buf        []byte // taken at the first data
+	size       int
 	start, len int // readable bytes
 	asm        Assembler
 }
 
 // NewRecvBuffer makes a buffer of size bytes.
-func NewRecvBuffer(size int) *RecvBuffer { return &RecvBuffer{buf: make([]byte, size)} }
+func NewRecvBuffer(size int) *RecvBuffer { return &RecvBuffer{size: size} }
 
 // Window is the room past RCV.NXT: the receive window to advertise.
-func (b *RecvBuffer) Window() int { return len(b.buf) - b.len }
+func (b *RecvBuffer) Window() int { return b.size - b.len }
 
 // Readable is the in-order bytes waiting for the application.
 func (b *RecvBuffer) Readable() int { return b.len }
@@ -85,6 +97,9 @@ func (b *RecvBuffer) Put(off int, data []byte) (advance int, stored bool) {
 	if !b.asm.Add(off, len(data)) {
 		return 0, false
 	}
+	if b.buf == nil {
+		b.buf = make([]byte, b.size)
+	}
 	at := (b.start + b.len + off) % len(b.buf)
 	k := copy(b.buf[at:], data)
 	copy(b.buf, data[k:])
@@ -99,6 +114,9 @@ func (b *RecvBuffer) Put(off int, data []byte) (advance int, stored bool) {
 // Read copies up to len(p) in-order bytes to p and frees their room.
 func (b *RecvBuffer) Read(p []byte) int {
 	n := min(len(p), b.len)
+	if n == 0 {
+		return 0
+	}
 	k := copy(p[:n], b.buf[b.start:])
 	copy(p[k:n], b.buf)
 	b.start = (b.start + n) % len(b.buf)

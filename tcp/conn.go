@@ -186,7 +186,7 @@ type Conn struct {
 func New(cfg Config) *Conn {
 	cfg.defaults()
 	c := &Conn{cfg: cfg, rto: NewRTO(), sndBuf: NewSendBuffer(cfg.SndBuf), rcvBuf: NewRecvBuffer(cfg.RcvBuf),
-		scratch: make([]byte, 65535)}
+		scratch: make([]byte, cfg.MSS)}
 	c.cc = NewCongestion(cfg.Congestion, uint32(cfg.MSS))
 	c.mss = uint32(cfg.MSS)
 	return c
