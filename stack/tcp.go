@@ -554,3 +554,22 @@ func connErrno(err error) error {
 
 // Err is the error that ended the connection (SO_ERROR), or nil.
 func (u *TCPSocket) Err() error { u.s.mu.Lock(); defer u.s.mu.Unlock(); return connErrno(u.c.Err()) }
+
+// Info is TCP_INFO.
+func (u *TCPSocket) Info() tcp.Info { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.c.Info() }
+
+// Conn lets the caller set the connection's options (setsockopt) under
+// the stack's lock.
+func (u *TCPSocket) Conn(fn func(c *tcp.Conn)) {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	fn(u.c)
+	u.s.tcpOutput(u)
+}
+
+// Stats of a listener: SYN cookies sent and honoured.
+func (l *TCPListener) Cookies() (sent, ok uint64) {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	return l.l.CookiesSent, l.l.CookiesOK
+}
