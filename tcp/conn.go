@@ -129,6 +129,7 @@ type Conn struct {
 	// the highest ever sent (a retransmission rewinds sndNxt).
 	sndUna, sndNxt, sndMax Seq
 	sndWnd                 uint32 // the peer's window, scaled
+	maxSndWnd              uint32 // the largest window the peer offered (RFC 5961 §5.2)
 	sndWl1, sndWl2         Seq
 	rcvNxt                 Seq
 
@@ -248,6 +249,7 @@ func (c *Conn) synReceived(now time.Duration, s *Segment) {
 	}
 	// A SYN's window is never scaled (RFC 7323 §2.2).
 	c.sndWnd = uint32(s.Window)
+	c.maxSndWnd = c.sndWnd
 	c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 	c.cc = NewCongestion(c.cfg.Congestion, c.mss)
 	c.lastSeen = now
@@ -348,6 +350,14 @@ func (c *Conn) Input(now time.Duration, s *Segment) {
 		return
 	}
 	c.lastSeen, c.kaSent = now, 0
+	if c.state == TimeWait && s.has(wire.TCPFin) && !s.has(wire.TCPRst|wire.TCPSyn) && s.Seq.Add(s.Len()) == c.rcvNxt {
+		// The peer's FIN again (our last ACK was lost): it is old, so
+		// unacceptable, but RFC 9293 §3.10.7.4 (TIME-WAIT, eighth step)
+		// wants it ACKed and the 2×MSL wait restarted, as Linux does.
+		c.ackNow = true
+		c.enterTimeWait(now)
+		return
+	}
 	if c.state == SynReceived && s.has(wire.TCPSyn) && s.Seq == c.irs {
 		// (A copy: the caller's segment is not ours to change.)
 		// The peer's SYN again: alone, it did not get our SYN-ACK; with
@@ -401,6 +411,7 @@ func (c *Conn) Input(now time.Duration, s *Segment) {
 		}
 		c.state = Established
 		c.sndWnd = uint32(s.Window) << c.sndShift
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 	}
 	if !c.processAck(now, s) {
@@ -451,8 +462,11 @@ func (c *Conn) inputSynSent(now time.Duration, s *Segment) {
 // states. It reports whether processing goes on.
 func (c *Conn) processAck(now time.Duration, s *Segment) bool {
 	ack := s.Ack
-	if c.sndMax.LessThan(ack) {
-		// An ACK for what we never sent: ACK and drop (RFC 5961 §5).
+	// RFC 5961 §5.2: an ACK is acceptable from SND.UNA - MAX.SND.WND
+	// to what we sent; one outside that range (never sent, or older
+	// than any window could leave in flight, as a blind injection would
+	// guess) draws an ACK and is dropped.
+	if c.sndMax.LessThan(ack) || ack.LessThan(c.sndUna.Add(-c.maxSndWnd)) {
 		c.ackNow = true
 		return false
 	}
@@ -475,6 +489,7 @@ func (c *Conn) processAck(now time.Duration, s *Segment) bool {
 	if c.sndWl1.LessThan(s.Seq) || (c.sndWl1 == s.Seq && c.sndWl2.LessEq(ack)) {
 		c.sndWnd = uint32(s.Window) << c.sndShift
 		c.sndWl1, c.sndWl2 = s.Seq, ack
+		c.maxSndWnd = max(c.maxSndWnd, c.sndWnd)
 	}
 	if c.sndWnd == 0 {
 		c.retries = 0 // the peer answers our probes: it is alive
