@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/accelnet/accel/tests/netns"
+	"github.com/accelnet/accel/vi"
 	"github.com/accelnet/accel/vi/xsk"
 )
 
@@ -25,6 +26,7 @@ func accelerateCfg(t *testing.T, h *netns.Host, bits int, adjust func(*Config)) 
 	t.Helper()
 	var port *xsk.Port
 	var s *Stack
+	var dev vi.Device
 	err := h.Do(func() error {
 		var err error
 		if port, err = xsk.Open(xsk.Config{Interface: h.Ifname, Frames: 1024, RingSize: 256}); err != nil {
@@ -36,8 +38,9 @@ func accelerateCfg(t *testing.T, h *netns.Host, bits int, adjust func(*Config)) 
 		}
 		cfg := Config{Device: v, Addr: netip.PrefixFrom(h.Addr, bits), Kernel: true}
 		if adjust != nil {
-			adjust(&cfg)
+			adjust(&cfg) // it may wrap the device (vi/fault)
 		}
+		dev = cfg.Device
 		s, err = New(cfg)
 		return err
 	})
@@ -47,7 +50,7 @@ func accelerateCfg(t *testing.T, h *netns.Host, bits int, adjust func(*Config)) 
 		}
 		t.Fatalf("accelerate %s: %v", h.NS, err)
 	}
-	t.Cleanup(func() { s.Close(); port.Close() })
+	t.Cleanup(func() { s.Close(); dev.Close(); port.Close() })
 	return s
 }
 

@@ -11,23 +11,18 @@ package memvi
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/accelnet/accel/vi"
+	"github.com/accelnet/accel/vi/fault"
 )
 
-// Faults are the impairments of one direction. Probabilities are per frame.
-type Faults struct {
-	Loss      float64
-	Duplicate float64
-	Reorder   float64 // the frame is held back and sent after the next one
-	Corrupt   float64 // one random bit of the frame flips
-	Delay     time.Duration
-}
+// Faults are the impairments of one direction (vi/fault's, which also
+// wraps the AF_XDP VI).
+type Faults = fault.Faults
 
 // Options of a pair.
 type Options struct {
@@ -50,8 +45,7 @@ type VI struct {
 	peer  *VI
 	info  vi.Info
 	opts  *Options
-	fault Faults
-	rng   *rand.Rand
+	fault *fault.Injector
 	efd   int
 
 	mu     sync.Mutex // guards everything below: the peer delivers into it
@@ -110,8 +104,7 @@ func newVI(name string, o *Options, f Faults, seed uint64, mac [6]byte) (*VI, er
 		return nil, fmt.Errorf("memvi: make eventfd: %w", err)
 	}
 	v := &VI{
-		name: name, opts: o, fault: f, efd: efd,
-		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		name: name, opts: o, fault: fault.NewInjector(f, seed), efd: efd,
 		mem:  make([]byte, o.Frames*o.FrameSize),
 		pool: make([]uint64, 0, o.Frames),
 		wire: make([]inflight, 0, o.Frames),
@@ -209,31 +202,23 @@ func (v *VI) Send(ds []vi.Desc) (int, error) {
 
 // transmit applies the faults to one frame and delivers what is left.
 func (v *VI) transmit(d vi.Desc, now time.Duration) {
-	f := &v.fault
 	b := v.Bytes(d)
-	if f.Loss > 0 && v.rng.Float64() < f.Loss {
+	held := v.held
+	f := v.fault.Decide(len(b), held == nil)
+	if f.Drop {
 		return
 	}
-	copies := 1
-	if f.Duplicate > 0 && v.rng.Float64() < f.Duplicate {
-		copies = 2
-	}
-	flip := -1
-	if f.Corrupt > 0 && len(b) > 0 && v.rng.Float64() < f.Corrupt {
-		flip = v.rng.IntN(len(b) * 8)
-	}
-	at := now + f.Delay
-	held := v.held
+	at := now + v.fault.Delay
 	v.held = nil
-	if f.Reorder > 0 && held == nil && v.rng.Float64() < f.Reorder {
+	if f.Hold {
 		// Hold this frame: it leaves after the next one.
-		if pd, ok := v.peer.deliver(b, flip, at, false); ok {
+		if pd, ok := v.peer.deliver(b, f.Flip, at, false); ok {
 			v.held = &inflight{at: at, desc: pd}
 		}
 		return
 	}
-	for range copies {
-		v.peer.deliver(b, flip, at, true)
+	for range f.Copies {
+		v.peer.deliver(b, f.Flip, at, true)
 	}
 	if held != nil {
 		v.peer.enqueue(*held)
@@ -254,9 +239,7 @@ func (v *VI) deliver(b []byte, flip int, at time.Duration, queue bool) (vi.Desc,
 	v.pool = v.pool[:len(v.pool)-1]
 	dst := v.Bytes(d)
 	copy(dst, b)
-	if flip >= 0 {
-		dst[flip/8] ^= 1 << (flip % 8)
-	}
+	fault.FlipBit(dst, flip)
 	v.mu.Unlock()
 	if p := v.opts.Pcap; p != nil {
 		p.Write(at, dst)
@@ -325,6 +308,6 @@ func (v *VI) Close() error {
 // SetFaults changes the impairments of what this VI sends from now on.
 func (v *VI) SetFaults(f Faults) {
 	v.mu.Lock()
-	v.fault = f
+	v.fault.Faults = f
 	v.mu.Unlock()
 }
