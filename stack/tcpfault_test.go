@@ -107,37 +107,7 @@ func TestTCPKernelImpaired(t *testing.T) {
 func connectKernel(t *testing.T, pair *netns.Pair, s *Stack, dial bool, port uint16) (*TCPSocket, net.Conn) {
 	t.Helper()
 	if dial {
-		var ln net.Listener
-		if err := pair.B.Do(func() (err error) {
-			ln, err = net.Listen("tcp4", netip.AddrPortFrom(pair.B.Addr, port).String())
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		accepted := make(chan net.Conn, 1)
-		go func() {
-			c, _ := ln.Accept()
-			accepted <- c
-		}()
-		u, err := s.DialTCP(netip.AddrPortFrom(pair.B.Addr, port), tcp.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for end := time.Now().Add(20 * time.Second); ; {
-			select {
-			case kc := <-accepted:
-				if kc == nil {
-					t.Fatal("accept failed")
-				}
-				return u, kc
-			default:
-				if time.Now().After(end) {
-					t.Fatalf("no handshake: %v", u.State())
-				}
-				s.Poll()
-			}
-		}
+		return dialKernel(t, s, pair.B, int(port))
 	}
 	l, err := s.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), port), 16, tcp.Config{})
 	if err != nil {

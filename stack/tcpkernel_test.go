@@ -2,10 +2,12 @@ package stack
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/accelnet/accel/stack/wire"
 	"github.com/accelnet/accel/tcp"
 	"github.com/accelnet/accel/tests/netns"
+	"github.com/accelnet/accel/vi/fault"
 )
 
 // dialKernel connects the stack to a kernel listener on b and returns
@@ -214,5 +217,134 @@ func TestTCPSynFlood(t *testing.T) {
 	n := spin(t, s, func() (int, error) { return u.Read(buf) })
 	if string(buf[:n]) != "through the flood" {
 		t.Fatalf("read %q", buf[:n])
+	}
+}
+
+// TestTCPKernelSimultaneousClose: both ends send their FIN before either
+// has seen the other's (the kernel's FIN waits in the stack's receive
+// ring while the stack closes), so both go FIN-WAIT-1 → CLOSING →
+// TIME-WAIT (RFC 9293 §3.6, figure 13): TIME-WAIT on both sides, which an
+// orderly close never gives.
+func TestTCPKernelSimultaneousClose(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.A, 24)
+	u, kc := dialKernel(t, s, pair.B, 9914)
+	if err := kc.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the kernel's FIN reaches the ring, unread
+	u.Shutdown()                      // sends our FIN without reading the ring
+	if st := u.State(); st != tcp.FinWait1 {
+		t.Fatalf("after shutdown: %v, want FIN-WAIT-1", st)
+	}
+	var seen []tcp.State
+	for end := time.Now().Add(10 * time.Second); u.State() != tcp.TimeWait; {
+		if time.Now().After(end) {
+			t.Fatalf("states %v, never TIME-WAIT", seen)
+		}
+		s.Poll()
+		if st := u.State(); len(seen) == 0 || seen[len(seen)-1] != st {
+			seen = append(seen, st)
+		}
+	}
+	// (CLOSING may pass within one poll, the kernel's FIN and its ACK of
+	// ours read together.) A passive close would have gone CLOSE-WAIT,
+	// LAST-ACK, CLOSED, and never TIME-WAIT.
+	for _, st := range seen {
+		if st == tcp.CloseWait || st == tcp.LastAck {
+			t.Fatalf("states %v: a passive close, not a simultaneous one", seen)
+		}
+	}
+	// The kernel's side is in TIME-WAIT too.
+	port := u.LocalAddr().Port()
+	var out []byte
+	for end := time.Now().Add(5 * time.Second); ; {
+		var err error
+		out, err = pair.B.Command("ss", "-Htan", "state", "time-wait").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(out), fmt.Sprintf(":%d ", port)) || strings.Contains(string(out), fmt.Sprintf(":%d\n", port)) {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the kernel's end is not in TIME-WAIT; ss: %q", out)
+		}
+		s.Poll()
+		time.Sleep(time.Millisecond)
+	}
+	b := make([]byte, 1)
+	if n, err := kc.Read(b); n != 0 || err != io.EOF {
+		t.Fatalf("the kernel read %d, %v; want the end of the stream", n, err)
+	}
+}
+
+// TestTCPKernelKeepalive: keepalive both ways with a kernel peer. The
+// stack's probes (one octet below SND.NXT, RFC 9293 §3.8.4) draw the
+// kernel's ACKs and the connection lives; the kernel's probes draw ours,
+// or the kernel would give up after its three; then the kernel's end
+// vanishes (the link drops everything) and the stack's keepalive ends the
+// connection with ETIMEDOUT after its probes.
+func TestTCPKernelKeepalive(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	var link *fault.Device
+	s := accelerateCfg(t, pair.A, 24, func(c *Config) {
+		var err error
+		if link, err = fault.Wrap(c.Device, fault.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		c.Device = link
+	})
+	u, kc := dialKernel(t, s, pair.B, 9915)
+	raw, err := kc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.TCP_KEEPIDLE, 1}, {unix.TCP_KEEPINTVL, 1}, {unix.TCP_KEEPCNT, 2}} {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, o[0], o[1])
+		}
+		unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	})
+	u.Conn(func(c *tcp.Conn) { c.SetKeepalive(true, 300*time.Millisecond, 100*time.Millisecond, 3) })
+	before := s.Stats()
+	// 3.5 s idle: the kernel gives up at 1 + 2×1 s if its probes go
+	// unanswered; the stack sends one probe every 300 ms.
+	for end := time.Now().Add(3500 * time.Millisecond); time.Now().Before(end); {
+		s.Poll()
+		time.Sleep(200 * time.Microsecond)
+	}
+	after := s.Stats()
+	if st := u.State(); st != tcp.Established || u.Err() != nil {
+		t.Fatalf("after the idle time: %v %v", st, u.Err())
+	}
+	probes, answers := after.TxTCP-before.TxTCP, after.RxTCP-before.RxTCP
+	if probes < 8 || answers < 8 {
+		t.Fatalf("idle 3.5 s: %d segments out, %d in; want the stack's ~11 probes and their ACKs", probes, answers)
+	}
+	// The kernel's end is alive and knows the connection.
+	if _, err := kc.Write([]byte("alive")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n := spin(t, s, func() (int, error) { return u.Read(buf) }); string(buf[:n]) != "alive" {
+		t.Fatalf("read %q", buf[:n])
+	}
+	// The link goes dead: 300 ms idle and 3 probes 100 ms apart.
+	cut := fault.Faults{Loss: 1}
+	link.SetFaults(cut, cut)
+	start := time.Now()
+	for u.Err() == nil {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("keepalive did not end the connection: %v", u.State())
+		}
+		s.Poll()
+		time.Sleep(200 * time.Microsecond)
+	}
+	if _, err := u.Read(buf); err != unix.ETIMEDOUT {
+		t.Fatalf("read after keepalive gave up: %v, want ETIMEDOUT", err)
+	}
+	if el := time.Since(start); el < 500*time.Millisecond {
+		t.Fatalf("gave up after %v, before idle + 3 probes (600 ms)", el)
 	}
 }

@@ -276,6 +276,12 @@ func (d *Device) clearTimer(now time.Duration) {
 	}
 }
 
+// SetFaults changes the impairments from now on (frames already waiting
+// keep their fate): a test can cut a link, or heal it.
+func (d *Device) SetFaults(rxf, txf Faults) {
+	d.dir[rx].in.Faults, d.dir[tx].in.Faults = rxf, txf
+}
+
 // Alloc, Free and Bytes are the inner device's.
 func (d *Device) Alloc(ds []vi.Desc) int  { return d.inner.Alloc(ds) }
 func (d *Device) Free(ds []vi.Desc)       { d.inner.Free(ds) }
