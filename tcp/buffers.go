@@ -47,6 +47,25 @@ func (b *SendBuffer) Peek(off int, p []byte) int {
 	return n
 }
 
+// Grow makes the buffer size bytes (no smaller than it is).
+func (b *SendBuffer) Grow(size int) { b.buf, b.start, b.size = grow(b.buf, b.start, b.size, size) }
+
+// grow is a ring buffer's growth: the bytes from start on, around the
+// end, are laid out from 0 in memory of the new size (or the size alone
+// changes while no memory is taken).
+func grow(buf []byte, start, size, to int) ([]byte, int, int) {
+	if to <= size {
+		return buf, start, size
+	}
+	if buf == nil {
+		return nil, 0, to
+	}
+	nb := make([]byte, to)
+	k := copy(nb, buf[start:])
+	copy(nb[k:], buf[:start])
+	return nb, 0, to
+}
+
 // Ack drops n acknowledged bytes from the front.
 func (b *SendBuffer) Ack(n int) {
 	n = min(n, b.len)
@@ -71,6 +90,10 @@ type RecvBuffer struct {
 
 // NewRecvBuffer makes a buffer of size bytes.
 func NewRecvBuffer(size int) *RecvBuffer { return &RecvBuffer{size: size} }
+
+// Grow makes the buffer size bytes (no smaller than it is): the window
+// opens, out-of-order data keeps its offsets.
+func (b *RecvBuffer) Grow(size int) { b.buf, b.start, b.size = grow(b.buf, b.start, b.size, size) }
 
 // Window is the room past RCV.NXT: the receive window to advertise.
 func (b *RecvBuffer) Window() int { return b.size - b.len }

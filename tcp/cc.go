@@ -53,13 +53,16 @@ func (r *Reno) Name() string     { return "reno" }
 func (r *Reno) Cwnd() uint32     { return r.cwnd }
 func (r *Reno) Ssthresh() uint32 { return r.ssthresh }
 
-// OnAck grows the window: in slow start by the bytes acknowledged, up to
-// 2*SMSS per ACK (appropriate byte counting, RFC 3465 §2.3, L = 2); in
-// congestion avoidance by one SMSS per window acknowledged (RFC 5681
-// §3.1, counted in bytes as RFC 3465 §2.1 does).
+// OnAck grows the window: in slow start by the bytes acknowledged
+// (appropriate byte counting, RFC 3465 §2.3), without its limit L of two
+// segments per ACK, as Linux's tcp_slow_start: a stretch ACK for a whole
+// window (receive offload, or a stack that acknowledges a batch at once)
+// would otherwise hold slow start to two segments a round trip. In
+// congestion avoidance, one SMSS per window acknowledged (RFC 5681 §3.1,
+// counted in bytes as RFC 3465 §2.1 does).
 func (r *Reno) OnAck(acked uint32, now, srtt time.Duration) {
 	if r.cwnd < r.ssthresh {
-		r.cwnd += min(acked, 2*r.mss, r.ssthresh-r.cwnd)
+		r.cwnd += min(acked, r.ssthresh-r.cwnd)
 		return
 	}
 	r.counted += acked
@@ -134,7 +137,7 @@ func (c *Cubic) wCubic(t float64) float64 {
 func (c *Cubic) OnAck(acked uint32, now, srtt time.Duration) {
 	segs := float64(acked) / float64(c.mss)
 	if c.cwnd < c.ssthresh {
-		c.cwnd = min(c.cwnd+min(segs, 2), max(c.ssthresh, c.cwnd))
+		c.cwnd = min(c.cwnd+segs, max(c.ssthresh, c.cwnd))
 		return
 	}
 	if !c.inEpoch {

@@ -73,19 +73,26 @@ func (s *Segment) has(f uint8) bool { return s.Flags&f != 0 }
 
 // Config of a connection.
 type Config struct {
-	MSS        uint16        // ours, from the path MTU; default 1460
-	SndBuf     int           // SO_SNDBUF; default 65536
-	RcvBuf     int           // SO_RCVBUF; default 131072
-	MSL        time.Duration // TIME-WAIT lasts 2×MSL; default 30s (Linux's 60s TIME-WAIT)
-	FinTimeout time.Duration // FIN-WAIT-2 without the peer's FIN; default 60s
-	Congestion string        // "cubic" (default) or "reno"
-	NoDelay    bool          // TCP_NODELAY: no Nagle
+	MSS uint16 // ours, from the path MTU; default 1460
+	// SndBuf and RcvBuf are SO_SNDBUF and SO_RCVBUF. Left 0, each starts
+	// at Linux's default (64 KiB and 128 KiB) and is tuned to the
+	// connection (sndTune, rcvTune) up to SndBufMax and RcvBufMax, by
+	// default Linux's tcp_wmem[2] and tcp_rmem[2] (4 and 6 MiB); set by
+	// the application, it is fixed, as Linux locks it.
+	SndBuf, RcvBuf       int
+	SndBufMax, RcvBufMax int
+	MSL                  time.Duration // TIME-WAIT lasts 2×MSL; default 30s (Linux's 60s TIME-WAIT)
+	FinTimeout           time.Duration // FIN-WAIT-2 without the peer's FIN; default 60s
+	Congestion           string        // "cubic" (default) or "reno"
+	NoDelay              bool          // TCP_NODELAY: no Nagle
 	// Retries bounds retransmissions of one segment before the
 	// connection times out; default 15 (tcp_retries2), 6 for a SYN.
 	Retries, SynRetries int
 	// DelayedAck is the longest an ACK waits; default 40 ms (Linux's
 	// minimum delayed-ACK timeout).
 	DelayedAck time.Duration
+
+	autoSnd, autoRcv bool // the buffers are tuned (not set by the application)
 }
 
 func (c *Config) defaults() {
@@ -93,10 +100,16 @@ func (c *Config) defaults() {
 		c.MSS = 1460
 	}
 	if c.SndBuf == 0 {
-		c.SndBuf = 65536
+		c.SndBuf, c.autoSnd = 65536, true
 	}
 	if c.RcvBuf == 0 {
-		c.RcvBuf = 131072
+		c.RcvBuf, c.autoRcv = 131072, true
+	}
+	if c.SndBufMax == 0 {
+		c.SndBufMax = 4 << 20
+	}
+	if c.RcvBufMax == 0 {
+		c.RcvBufMax = 6 << 20
 	}
 	if c.MSL == 0 {
 		c.MSL = 30 * time.Second
@@ -145,6 +158,20 @@ type Conn struct {
 	finSent bool
 	rcvFin  bool // the peer's FIN arrived
 
+	// Buffer autotuning (rcvTune): the bytes the application read and
+	// that arrived in order since rcvTuneAt, and the most of both in
+	// one round trip.
+	rcvCopied, rcvArrived, rcvSpace int
+	rcvTuneAt                       time.Duration
+	minRTT, minRTTAt                time.Duration
+	rcvRTT, rcvRTTMinAt             time.Duration // the receiver's estimate (rcvRTTMeasure)
+	rcvRTTAt                        time.Duration
+	rcvRTTSeq                       Seq
+	// The largest flight of this window (until flightMark is acked)
+	// and of the last: whether the congestion window limits the sender.
+	maxFlight, lastMaxFlight uint32
+	flightMark               Seq
+
 	rto      *RTO
 	rtxAt    time.Duration // retransmission (or persist) deadline; 0: none
 	retries  int
@@ -176,6 +203,8 @@ type Conn struct {
 	userTimeout        time.Duration
 	unackedSince       time.Duration
 	retransmits        uint64
+	timeouts           uint64
+	recoveries         uint64
 	bytesSent, bytesRx uint64
 
 	scratch []byte  // one segment's payload, for Output
@@ -234,7 +263,7 @@ func (c *Conn) synReceived(now time.Duration, s *Segment) {
 	if s.Opts.HasWS {
 		c.wsOK = true
 		c.sndShift = s.Opts.WS
-		c.rcvShift = rcvShift(c.cfg.RcvBuf)
+		c.rcvShift = rcvShift(c.cfg.rcvSpaceMax())
 	}
 	c.sackOK = s.Opts.SACKPermitted
 	if c.sackOK {
@@ -254,6 +283,16 @@ func (c *Conn) synReceived(now time.Duration, s *Segment) {
 	c.cc = NewCongestion(c.cfg.Congestion, c.mss)
 	c.lastSeen = now
 	c.quickAcks = quickAckSegments
+}
+
+// rcvSpaceMax is the largest the receive buffer may become: the window
+// scale offered in the SYN must cover it (RFC 7323 §2.2: the shift is
+// fixed for the connection's life).
+func (c *Config) rcvSpaceMax() int {
+	if c.autoRcv {
+		return max(c.RcvBuf, c.RcvBufMax)
+	}
+	return c.RcvBuf
 }
 
 // rcvShift is the smallest window scale that lets the window cover buf.
@@ -295,6 +334,7 @@ func (c *Conn) Writable() int {
 func (c *Conn) Read(p []byte) int {
 	before := c.rcvBuf.Window()
 	n := c.rcvBuf.Read(p)
+	c.rcvCopied += n
 	if after := c.rcvBuf.Window(); before < int(c.mss) && after >= min(int(c.mss), c.cfg.RcvBuf/2) {
 		c.ackNow = true
 	}
@@ -521,9 +561,24 @@ func (c *Conn) processAck(now time.Duration, s *Segment) bool {
 	return true
 }
 
+// cwndLimited reports whether the congestion window limited the sender
+// in this window or the last, so that an ACK may grow it (RFC 7661 §4.3;
+// Linux's tcp_is_cwnd_limited): in slow start, a flight of half the
+// window; after it, a full window. An application that sends little, or
+// a peer's window that holds the flight, does not earn a window never
+// used.
+func (c *Conn) cwndLimited(flight uint32) bool {
+	f, cwnd := max(flight, c.maxFlight, c.lastMaxFlight), c.cc.Cwnd()
+	if cwnd < c.cc.Ssthresh() {
+		return 2*f >= cwnd
+	}
+	return f+c.mss >= cwnd
+}
+
 // newAck takes an ACK that acknowledges new data.
 func (c *Conn) newAck(now time.Duration, ack Seq) {
 	acked := ack.Sub(c.sndUna)
+	flight := c.sndMax.Sub(c.sndUna)
 	// The SYN and the FIN take sequence space but no buffer.
 	data := acked
 	if c.sndUna == c.iss {
@@ -539,6 +594,7 @@ func (c *Conn) newAck(now time.Duration, ack Seq) {
 	}
 	c.rttSampleAck(now, ack)
 	c.retries = 0
+	c.sndTune()
 	if c.recovery {
 		if c.recover.LessEq(ack) {
 			c.recovery = false // full ACK: recovery ends (RFC 6582 §3.2 step 3)
@@ -546,8 +602,11 @@ func (c *Conn) newAck(now time.Duration, ack Seq) {
 			// A partial ACK: the next hole is lost too; send it now.
 			c.sndNxt = c.sndUna
 		}
-	} else {
+	} else if c.cwndLimited(flight) {
 		c.cc.OnAck(acked, now, c.rto.SRTT())
+	}
+	if c.flightMark.LessEq(ack) {
+		c.flightMark, c.lastMaxFlight, c.maxFlight = c.sndMax, c.maxFlight, 0
 	}
 	c.dupAcks = 0
 	if c.sndUna == c.sndMax {
@@ -573,6 +632,7 @@ func (c *Conn) dupAck(now time.Duration) {
 // is chosen by the scoreboard (RFC 6675 §5).
 func (c *Conn) startRecovery(now time.Duration) {
 	c.recovery = true
+	c.recoveries++
 	c.recover = c.sndMax
 	c.cc.OnCongestion(c.sndMax.Sub(c.sndUna), now)
 	c.timing = false
@@ -586,8 +646,14 @@ func (c *Conn) startRecovery(now time.Duration) {
 // rttSampleAck takes an RTT sample when the timed segment is acked.
 func (c *Conn) rttSampleAck(now time.Duration, ack Seq) {
 	if c.timing && c.rttSeq.LessThan(ack) {
-		c.rto.Sample(now - c.rttAt)
+		rtt := now - c.rttAt
+		c.rto.Sample(rtt)
 		c.timing = false
+		// The path's base round trip: the least sample of the last
+		// 10 s (Linux's windowed minimum RTT, simplified).
+		if c.minRTT == 0 || rtt <= c.minRTT || now-c.minRTTAt > 10*time.Second {
+			c.minRTT, c.minRTTAt = max(rtt, 1), now
+		}
 	}
 }
 
@@ -618,6 +684,9 @@ func (c *Conn) processData(now time.Duration, s *Segment) {
 		} else {
 			c.rcvNxt = c.rcvNxt.Add(uint32(advance))
 			c.bytesRx += uint64(advance)
+			c.rcvArrived += advance
+			c.rcvRTTMeasure(now)
+			c.rcvTune(now)
 			if c.quickAcks > 0 {
 				c.quickAcks--
 				c.ackNow = true
@@ -646,6 +715,93 @@ func (c *Conn) processData(now time.Duration, s *Segment) {
 		}
 	}
 }
+
+// rcvTune is receive buffer autotuning (Linux's dynamic right-sizing,
+// after Fisk and Feng): once a round trip, what the application read in
+// it is what the sender can send per round trip; the buffer grows to
+// twice that and 16 segments more, twice again while the rate still
+// climbs by a quarter, up to RcvBufMax. It grows only as fast as the
+// application reads, so a peer cannot make it grow by sending.
+func (c *Conn) rcvTune(now time.Duration) {
+	if !c.cfg.autoRcv {
+		return
+	}
+	// The base round trip, not the smoothed one: a window that fills
+	// queues (the rings of the VIs) inflates SRTT, and a period measured
+	// by it would grow the window that inflates it.
+	period := c.minRTT
+	if period == 0 || (c.rcvRTT != 0 && c.rcvRTT < period) {
+		period = c.rcvRTT
+	}
+	if period == 0 {
+		period = time.Millisecond
+	}
+	period = max(period, 100*time.Microsecond)
+	elapsed := now - c.rcvTuneAt
+	if elapsed < period {
+		return
+	}
+	// What arrived and was read per round trip, at the rates since the
+	// last measure. Arrivals are bounded by the window offered: they
+	// reach it, and the buffer grows, only when the window is what holds
+	// the sender back. Reads alone burst far above the link's rate
+	// (a reader drains in microseconds what gathered while it was
+	// descheduled), and the reads bound it so that a reader that does
+	// not keep up does not grow it either.
+	copied := int(int64(min(c.rcvCopied, c.rcvArrived)) * int64(period) / int64(elapsed))
+	c.rcvCopied, c.rcvArrived, c.rcvTuneAt = 0, 0, now
+	if copied <= c.rcvSpace {
+		return
+	}
+	climbing := copied >= c.rcvSpace+c.rcvSpace/4
+	c.rcvSpace = copied
+	want := 2*copied + 16*int(c.mss)
+	if climbing {
+		want *= 2
+	}
+	if want = min(want, c.cfg.RcvBufMax); want > c.rcvBuf.size {
+		c.rcvBuf.Grow(min(growStep(c.rcvBuf.size, want), c.cfg.RcvBufMax))
+		c.cfg.RcvBuf = c.rcvBuf.size
+	}
+}
+
+// rcvRTTMeasure estimates the round trip on the receiving side, which
+// sends no data to time (Linux's tcp_rcv_rtt_measure): the time from
+// offering a window to receiving its far edge is at least a round trip,
+// and is one when the window limits the sender. The least of the last
+// 10 s is kept, as for the sender's samples.
+func (c *Conn) rcvRTTMeasure(now time.Duration) {
+	if c.rcvRTTAt != 0 && c.rcvNxt.LessThan(c.rcvRTTSeq) {
+		return
+	}
+	if c.rcvRTTAt != 0 {
+		if d := now - c.rcvRTTAt; c.rcvRTT == 0 || d <= c.rcvRTT || now-c.rcvRTTMinAt > 10*time.Second {
+			c.rcvRTT, c.rcvRTTMinAt = max(d, 1), now
+		}
+	}
+	c.rcvRTTSeq, c.rcvRTTAt = c.rcvNxt.Add(c.window()), now
+}
+
+// sndTune grows the send buffer with the congestion window (Linux's
+// tcp_sndbuf_expand): room for twice the window, so that a full window is
+// in flight while the application writes the next, up to SndBufMax.
+func (c *Conn) sndTune() {
+	if !c.cfg.autoSnd {
+		return
+	}
+	// The flight is the smaller of the two windows: room for more
+	// than twice that buys nothing.
+	flight := int(min(c.cc.Cwnd(), c.maxSndWnd))
+	if want := min(2*flight, c.cfg.SndBufMax); want > c.sndBuf.size {
+		c.sndBuf.Grow(min(growStep(c.sndBuf.size, want), c.cfg.SndBufMax))
+		c.cfg.SndBuf = c.sndBuf.size
+	}
+}
+
+// growStep is a buffer's next size toward want: at least double, so that
+// a buffer that grows to megabytes is copied a few times, not at every
+// round trip.
+func growStep(size, want int) int { return max(want, 2*size) }
 
 func (c *Conn) enterTimeWait(now time.Duration) {
 	c.state = TimeWait
@@ -884,6 +1040,7 @@ func (c *Conn) sent(now time.Duration, s *Segment) {
 		}
 		c.bytesSent += uint64(end.Sub(Max(s.Seq, c.sndMax)))
 		c.sndMax = end
+		c.maxFlight = max(c.maxFlight, end.Sub(c.sndUna))
 	} else {
 		if c.timing && s.Seq.LessEq(c.rttSeq) {
 			c.timing = false // Karn: a retransmission is never timed
@@ -953,7 +1110,7 @@ func (c *Conn) synOptions(now time.Duration, o *wire.TCPOptions) {
 	o.MSS = c.cfg.MSS
 	active := c.state == SynSent
 	if active || c.wsOK {
-		o.HasWS, o.WS = true, rcvShift(c.cfg.RcvBuf)
+		o.HasWS, o.WS = true, rcvShift(c.cfg.rcvSpaceMax())
 	}
 	if active || c.sackOK {
 		o.SACKPermitted = true
@@ -1005,6 +1162,7 @@ func (c *Conn) timers(now time.Duration) {
 	}
 	// RFC 6298 §5.4-5.6: retransmit the earliest unacknowledged segment,
 	// back the timer off; RFC 5681 §3.1: the window collapses.
+	c.timeouts++
 	c.rto.Backoff()
 	c.cc.OnTimeout(c.sndMax.Sub(c.sndUna), now)
 	c.recovery, c.dupAcks, c.timing = false, 0, false

@@ -497,3 +497,73 @@ func TestSACKRecovery(t *testing.T) {
 		t.Fatalf("%d retransmissions for 3 holes, %d timeouts", retransmitted, a.rto.Backoffs())
 	}
 }
+
+// oneWay moves n bytes from a to b, b's application reading all it can,
+// and returns the virtual time it took.
+func oneWay(t *testing.T, l *link, a, b *Conn, n int) time.Duration {
+	t.Helper()
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	var got bytes.Buffer
+	sent, start := 0, l.now
+	buf := make([]byte, 65536)
+	l.run(start+time.Minute, func() bool {
+		sent += a.Write(data[sent:])
+		for k := b.Read(buf); k > 0; k = b.Read(buf) {
+			got.Write(buf[:k])
+		}
+		return got.Len() == n
+	})
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatal("the data differ")
+	}
+	return l.now - start
+}
+
+// TestAutotune: on a path of 2 ms round trip, buffers left to the stack
+// grow with the transfer (the send buffer with the congestion window, the
+// receive buffer with what the application reads per round trip) within
+// their bounds, and move 8 MB several times faster than the defaults
+// fixed by the application; an application that does not read keeps its
+// receive buffer where it was, whatever the peer sends.
+func TestAutotune(t *testing.T) {
+	const n = 8 << 20
+	run := func(cfg Config) (time.Duration, *Conn, *Conn) {
+		l, a, b := pair(t, 1, cfg)
+		l.delay = time.Millisecond
+		l.run(time.Second, established(a, b))
+		return oneWay(t, l, a, b, n), a, b
+	}
+	fixed, _, _ := run(Config{SndBuf: 65536, RcvBuf: 131072})
+	tuned, a, b := run(Config{})
+	t.Logf("8 MB at 2 ms RTT: fixed buffers %v, tuned %v; send buffer %d, receive buffer %d", fixed, tuned, a.cfg.SndBuf, b.cfg.RcvBuf)
+	if a.cfg.SndBuf <= 65536 || b.cfg.RcvBuf <= 131072 {
+		t.Fatalf("buffers did not grow: send %d, receive %d", a.cfg.SndBuf, b.cfg.RcvBuf)
+	}
+	if a.cfg.SndBuf > a.cfg.SndBufMax || b.cfg.RcvBuf > b.cfg.RcvBufMax || len(b.rcvBuf.buf) != b.cfg.RcvBuf {
+		t.Fatalf("buffers past their bounds: send %d of %d, receive %d of %d", a.cfg.SndBuf, a.cfg.SndBufMax, b.cfg.RcvBuf, b.cfg.RcvBufMax)
+	}
+	if tuned*3 > fixed {
+		t.Fatalf("tuned buffers took %v, fixed %v: not 3× faster", tuned, fixed)
+	}
+	if b.rcvShift != rcvShift(6<<20) {
+		t.Fatalf("window scale %d offered, want %d to cover the tuned maximum", b.rcvShift, rcvShift(6<<20))
+	}
+
+	// A reader that does not read: the peer fills the window, no more.
+	l, a, b := pair(t, 2, Config{})
+	l.delay = time.Millisecond
+	l.run(time.Second, established(a, b))
+	data := make([]byte, 1<<20)
+	for end := l.now + 2*time.Second; l.now < end; {
+		a.Write(data)
+		if !l.step() {
+			break
+		}
+	}
+	if b.cfg.RcvBuf != 131072 || b.Readable() > 131072 || b.Readable() < 131072-2*1460 {
+		t.Fatalf("an unread receive buffer of %d holds %d", b.cfg.RcvBuf, b.Readable())
+	}
+}

@@ -85,19 +85,26 @@ type Info struct {
 	Cwnd, Ssthresh     uint32 // bytes
 	SndMSS             uint32
 	Retransmits        uint64 // segments sent again
+	Timeouts           uint64 // retransmission timer expiries
+	Recoveries         uint64 // fast recoveries entered
 	Backoff            uint   // RTO backoffs of the current timer
 	Unacked            uint32 // bytes in flight
 	SndWnd, RcvWnd     uint32
 	WScale             [2]uint8 // send, receive shifts
 	Timestamps, SACK   bool
 	BytesSent, BytesRx uint64
+	MinRTT, RcvRTT     time.Duration // the base RTT of the sender's samples, and the receiver's estimate
+	RcvSpace           int           // the most the application read in one round trip (autotuning)
+	SndBuf, RcvBuf     int           // the buffers' sizes, as tuned
 }
 
 // Info reports the connection's state and counters.
 func (c *Conn) Info() Info {
 	return Info{State: c.state, RTT: c.rto.SRTT(), RTTVar: c.rto.RTTVar(), RTO: c.rto.Timeout(),
 		Cwnd: c.cc.Cwnd(), Ssthresh: c.cc.Ssthresh(), SndMSS: uint32(c.segSize()), Retransmits: c.retransmits,
+		Timeouts: c.timeouts, Recoveries: c.recoveries,
 		Backoff: c.rto.Backoffs(), Unacked: c.sndMax.Sub(c.sndUna), SndWnd: c.sndWnd, RcvWnd: c.window(),
 		WScale: [2]uint8{c.sndShift, c.rcvShift}, Timestamps: c.tsOK, SACK: c.sackOK,
-		BytesSent: c.bytesSent, BytesRx: c.bytesRx}
+		BytesSent: c.bytesSent, BytesRx: c.bytesRx, MinRTT: c.minRTT, RcvRTT: c.rcvRTT, RcvSpace: c.rcvSpace,
+		SndBuf: c.sndBuf.size, RcvBuf: c.rcvBuf.size}
 }
