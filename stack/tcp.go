@@ -32,6 +32,7 @@ type TCPSocket struct {
 	twin   int          // active opens: the kernel socket reserving the port
 	steer  bool         // a 4-tuple filter is installed for it
 	closed bool         // the application closed it; it lingers until CLOSED
+	linger *time.Duration
 }
 
 // TCPListener is a listening TCP socket on a stack.
@@ -279,6 +280,12 @@ func (s *Stack) inputTCP(ip wire.IPv4, now time.Duration) {
 	seg.Seq, seg.Ack, seg.Flags, seg.Window, seg.Payload = tcp.Seq(t.Seq()), tcp.Seq(t.Ack()), t.Flags(), t.Window(), t.Payload()
 	tuple := tcp.Tuple{Local: netip.AddrPortFrom(netip.AddrFrom4(dst), t.DstPort()), Remote: netip.AddrPortFrom(netip.AddrFrom4(src), t.SrcPort())}
 	s.stats.RxTCP++
+	if u := st.conns[tuple]; u != nil && u.c.ReusableBy(&seg) && st.listeners[tuple.Local.Port()] != nil {
+		// A new incarnation of a connection in TIME-WAIT (RFC 6191):
+		// the old one goes, the listener takes the SYN.
+		s.dropConn(u)
+		delete(st.conns, tuple)
+	}
 	if u := st.conns[tuple]; u != nil {
 		u.c.Input(now, &seg)
 		s.tcpOutput(u)
@@ -519,15 +526,53 @@ func (u *TCPSocket) Shutdown() {
 	s.tcpOutput(u)
 }
 
+// SetLinger is SO_LINGER: off (nil), or on with a time. On with zero,
+// Close aborts the connection with a RST and no TIME-WAIT; on with a
+// time, a blocking close waits until Flushed or the time passes (the
+// caller waits: the stack never blocks), and the connection goes on
+// closing in the stack either way, as on Linux.
+func (u *TCPSocket) SetLinger(d *time.Duration) {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	if d != nil {
+		v := max(*d, 0)
+		d = &v
+	}
+	u.linger = d
+}
+
+// Linger is SO_LINGER as set.
+func (u *TCPSocket) Linger() *time.Duration {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	return u.linger
+}
+
+// Flushed reports whether everything written, and the FIN, has been
+// acknowledged (or the connection is over): what a lingering close
+// waits for.
+func (u *TCPSocket) Flushed() bool {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pollFast()
+	switch u.c.State() {
+	case tcp.FinWait2, tcp.TimeWait, tcp.Closed:
+		return true
+	}
+	return false
+}
+
 // Close closes the socket: a FIN after the queued data (or a RST when
-// received data was left unread, as Linux does, RFC 2525 §2.17); the
-// connection lives on in the stack until CLOSED.
+// received data was left unread, as Linux does, RFC 2525 §2.17, or when
+// SO_LINGER is on with zero); the connection lives on in the stack until
+// CLOSED.
 func (u *TCPSocket) Close() error {
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u.closed = true
-	if u.c.Readable() > 0 {
+	if u.c.Readable() > 0 || (u.linger != nil && *u.linger == 0) {
 		u.c.Abort()
 	} else {
 		u.c.Close()

@@ -1,13 +1,16 @@
 package stack
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -346,5 +349,158 @@ func TestTCPKernelKeepalive(t *testing.T) {
 	}
 	if el := time.Since(start); el < 500*time.Millisecond {
 		t.Fatalf("gave up after %v, before idle + 3 probes (600 ms)", el)
+	}
+}
+
+// TestTCPKernelLinger: SO_LINGER with zero aborts with a RST (the kernel
+// reads ECONNRESET) and leaves nothing behind, no TIME-WAIT; with a time,
+// the queued data and the FIN are acknowledged (Flushed) and the kernel
+// reads all of it and the end of the stream.
+func TestTCPKernelLinger(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.A, 24)
+
+	u, kc := dialKernel(t, s, pair.B, 9916)
+	zero := time.Duration(0)
+	u.SetLinger(&zero)
+	u.Write([]byte("unsent?"))
+	u.Close()
+	if st := u.State(); st != tcp.Closed {
+		t.Fatalf("after an aborting close: %v", st)
+	}
+	s.mu.Lock()
+	left := len(s.tcpst.conns)
+	s.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d connections left after an aborting close", left)
+	}
+	kc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, 64)
+	var err error
+	for err == nil {
+		_, err = kc.Read(b)
+	}
+	if !errors.Is(err, unix.ECONNRESET) {
+		t.Fatalf("the kernel read %v, want ECONNRESET", err)
+	}
+
+	u, kc = dialKernel(t, s, pair.B, 9917)
+	data := randomBytes(256<<10, 5)
+	read := make(chan []byte, 1)
+	go func() {
+		kc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(kc)
+		read <- b
+	}()
+	sent := 0
+	for end := time.Now().Add(10 * time.Second); sent < len(data); {
+		n, _ := u.Write(data[sent:])
+		sent += n
+		s.Poll()
+		if time.Now().After(end) {
+			t.Fatalf("wrote %d of %d", sent, len(data))
+		}
+	}
+	second := time.Second
+	u.SetLinger(&second)
+	u.Close()
+	for end := time.Now().Add(second); !u.Flushed(); {
+		if time.Now().After(end) {
+			t.Fatalf("not flushed within the linger time: %v", u.State())
+		}
+		s.Poll()
+	}
+	if got := <-read; !bytes.Equal(got, data) {
+		t.Fatalf("the kernel read %d bytes, want the %d written before close", len(got), len(data))
+	}
+}
+
+// TestTCPTimeWaitReuse: the stack closes first and keeps TIME-WAIT; the
+// kernel client connects again from the same port at once. The SYN is
+// newer (RFC 6191), so the stack's listener takes it without waiting for
+// the TIME-WAIT to end or for the client's SYN to be retransmitted (1 s).
+func TestTCPTimeWaitReuse(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.A, 24)
+	l, err := s.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 9918), 8, tcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const clientPort = 40123
+	dial := func() (net.Conn, time.Duration, error) {
+		var c net.Conn
+		start := time.Now()
+		err := pair.B.Do(func() (err error) {
+			d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: pair.B.Addr.AsSlice(), Port: clientPort},
+				Control: func(_, _ string, rc syscall.RawConn) error {
+					return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) })
+				}}
+			c, err = d.Dial("tcp4", netip.AddrPortFrom(pair.A.Addr, 9918).String())
+			return err
+		})
+		return c, time.Since(start), err
+	}
+	type result struct {
+		c   net.Conn
+		d   time.Duration
+		err error
+	}
+	connect := func() (*TCPSocket, result) {
+		done := make(chan result, 1)
+		go func() { c, d, err := dial(); done <- result{c, d, err} }()
+		u := spin(t, s, l.Accept)
+		for {
+			select {
+			case r := <-done:
+				if r.err != nil {
+					t.Fatal(r.err)
+				}
+				t.Cleanup(func() { r.c.Close() })
+				return u, r
+			default:
+				s.Poll()
+			}
+		}
+	}
+	u, first := connect()
+	u.Close() // the stack closes first: TIME-WAIT is ours
+	first.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for end := time.Now().Add(5 * time.Second); ; {
+		s.Poll()
+		if b := make([]byte, 1); true {
+			first.c.SetReadDeadline(time.Now().Add(time.Millisecond))
+			if _, err := first.c.Read(b); err == io.EOF {
+				break
+			}
+		}
+		if time.Now().After(end) {
+			t.Fatal("the kernel never read the stack's FIN")
+		}
+	}
+	first.c.Close()
+	for end := time.Now().Add(5 * time.Second); u.State() != tcp.TimeWait; {
+		if time.Now().After(end) {
+			t.Fatalf("the stack's end: %v, want TIME-WAIT", u.State())
+		}
+		s.Poll()
+	}
+	before := s.Stats()
+	u2, second := connect()
+	after := s.Stats()
+	// Taken at once: the SYN in, the SYN-ACK out, the ACK in. Refused,
+	// it would have drawn our ACK, the kernel's RST and a second SYN.
+	if in, out := after.RxTCP-before.RxTCP, after.TxTCP-before.TxTCP; in != 2 || out != 1 || second.d > 900*time.Millisecond {
+		t.Fatalf("reconnecting from the same port: %d segments in, %d out, %v: the SYN was not taken in TIME-WAIT", in, out, second.d)
+	}
+	if u2 == u || u2.State() != tcp.Established || u2.RemoteAddr().Port() != clientPort {
+		t.Fatalf("second connection: %v from %v", u2.State(), u2.RemoteAddr())
+	}
+	if _, err := second.c.Write([]byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 8)
+	if n := spin(t, s, func() (int, error) { return u2.Read(b) }); string(b[:n]) != "again" {
+		t.Fatalf("read %q", b[:n])
 	}
 }

@@ -370,6 +370,26 @@ func (c *Conn) Abort() {
 	c.state = Closed
 }
 
+// ReusableBy reports whether a SYN may open a new incarnation of this
+// connection, which is in TIME-WAIT (RFC 9293 §3.6.1 allows it; RFC 6191
+// says when it is safe): its sequence number past RCV.NXT, or its
+// timestamp newer than the last one seen, and in any case not older
+// (PAWS), so that no old duplicate can be taken for new data. This is
+// Linux's rule (tcp_timewait_state_process), a little wider than RFC
+// 6191's, which with timestamps looks at them alone: a client that
+// reconnects within the same millisecond tick keeps its timestamp. The
+// stack then forgets this connection and gives the SYN to the listener.
+func (c *Conn) ReusableBy(s *Segment) bool {
+	if c.state != TimeWait || !s.has(wire.TCPSyn) || s.has(wire.TCPAck|wire.TCPRst) {
+		return false
+	}
+	if c.tsOK && s.Opts.HasTimestamp {
+		d := int32(s.Opts.TSVal - c.tsRecent)
+		return d > 0 || (d == 0 && c.rcvNxt.LessThan(s.Seq))
+	}
+	return c.rcvNxt.LessThan(s.Seq)
+}
+
 // window is the receive window we advertise, unscaled.
 func (c *Conn) window() uint32 { return uint32(c.rcvBuf.Window()) }
 

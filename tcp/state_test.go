@@ -586,3 +586,48 @@ func TestStateTimeWait(t *testing.T) {
 		t.Fatalf("%v %v after 2×MSL", c.State(), c.Err())
 	}
 }
+
+// TIME-WAIT: a new SYN for the same 4-tuple opens a new incarnation only
+// when it cannot be mistaken for the old one (RFC 6191): sequence number
+// past RCV.NXT, or, with timestamps, a newer timestamp.
+func TestStateTimeWaitReuse(t *testing.T) {
+	c := stTimeWait(t)
+	for _, tc := range []struct {
+		s    Segment
+		want bool
+	}{
+		{seg(wire.TCPSyn, remoteISS+100_000, 0, ""), true},
+		{seg(wire.TCPSyn, remoteISS+2, 0, ""), false}, // at RCV.NXT: could be old
+		{seg(wire.TCPSyn, remoteISS-5, 0, ""), false},
+		{seg(wire.TCPSyn|wire.TCPAck, remoteISS+100_000, 0, ""), false},
+		{seg(wire.TCPSyn|wire.TCPRst, remoteISS+100_000, 0, ""), false},
+	} {
+		if got := c.ReusableBy(&tc.s); got != tc.want {
+			t.Errorf("%s: reusable %v, want %v", fmtSeg(tc.s), got, tc.want)
+		}
+	}
+	// With timestamps: a newer one is enough, an older one refuses
+	// (PAWS), an equal one needs the sequence number past RCV.NXT.
+	c.tsOK, c.tsRecent = true, 5000
+	for _, tc := range []struct {
+		seq  Seq
+		ts   uint32
+		want bool
+	}{
+		{remoteISS - 5, 5001, true},
+		{remoteISS + 100_000, 4999, false},
+		{remoteISS + 100_000, 5000, true},
+		{remoteISS + 2, 5000, false},
+	} {
+		s := seg(wire.TCPSyn, tc.seq, 0, "")
+		s.Opts = wire.TCPOptions{HasTimestamp: true, TSVal: tc.ts}
+		if got := c.ReusableBy(&s); got != tc.want {
+			t.Errorf("SYN seq %d TSval %d against RCV.NXT %d TS.Recent 5000: reusable %v, want %v", tc.seq, tc.ts, c.rcvNxt, got, tc.want)
+		}
+	}
+	newer := seg(wire.TCPSyn, remoteISS+100_000, 0, "")
+	newer.Opts = wire.TCPOptions{HasTimestamp: true, TSVal: 6000}
+	if e := stEstablished(t); e.ReusableBy(&newer) {
+		t.Fatal("an established connection reusable by a SYN")
+	}
+}
