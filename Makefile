@@ -45,7 +45,7 @@ vet:
 FUZZSCALE ?= 1
 FUZZ      := stack/wire:FuzzParse:200000 stack/wire:FuzzEthernet:200000 stack/wire:FuzzIPv4:200000 \
              stack/wire:FuzzUDP:200000 stack/wire:FuzzARP:200000 stack/wire:FuzzICMP:200000 stack/wire:FuzzTCP:200000 \
-             stack:FuzzInput:100000 tcp:FuzzInput:50000
+             stack:FuzzInput:100000 tcp:FuzzInput:50000 tcp:FuzzListener:50000
 
 test: deps vet build
 	$(GO) test $(GOFLAGS) -count=1 -timeout 20m ./...

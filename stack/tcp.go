@@ -491,11 +491,16 @@ func (u *TCPSocket) Read(p []byte) (int, error) {
 
 // Write queues data: how much the send buffer took, EAGAIN when full, or
 // EPIPE once writing is over.
-func (u *TCPSocket) Write(p []byte) (int, error) {
+func (u *TCPSocket) Write(p []byte) (int, error) { return u.Send(p, false) }
+
+// Send is Write with MSG_MORE: more says that the application has more
+// to send at once, so a partial segment waits for it (Conn.SetMore).
+func (u *TCPSocket) Send(p []byte, more bool) (int, error) {
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pollFast()
+	u.c.SetMore(more)
 	if err := connErrno(u.c.Err()); err != nil {
 		return 0, err
 	}

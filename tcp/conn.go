@@ -193,7 +193,7 @@ type Conn struct {
 	lastSeen time.Duration
 
 	// Options (options.go).
-	cork               bool
+	cork, more         bool
 	corkAt             time.Duration
 	quickAcks          int
 	keepalive          bool
@@ -1021,7 +1021,7 @@ func (c *Conn) nextData(now time.Duration) (n int, fin, ok bool) {
 	if n < seg && !wantFin && !c.cfg.NoDelay && inFlight > 0 && n == pending {
 		return 0, false, false
 	}
-	if c.cork && n < seg && !wantFin {
+	if (c.cork || c.more) && n < seg && !wantFin {
 		// TCP_CORK: a partial segment waits for more, at most corkTimeout.
 		if c.corkAt == 0 {
 			c.corkAt = now + corkTimeout

@@ -16,7 +16,18 @@ func (c *Conn) SetNoDelay(on bool) { c.cfg.NoDelay = on }
 // in Linux.
 func (c *Conn) SetCork(on bool) {
 	c.cork = on
-	if !on {
+	if !on && !c.more {
+		c.corkAt = 0
+	}
+}
+
+// SetMore is MSG_MORE for the writes that follow, until a write without
+// it: a partial segment waits for the rest, as under TCP_CORK, at most
+// corkTimeout (Linux holds it until the next write; the bound keeps a
+// program that never writes again from stalling its last bytes).
+func (c *Conn) SetMore(on bool) {
+	c.more = on
+	if !on && !c.cork {
 		c.corkAt = 0
 	}
 }

@@ -73,6 +73,29 @@ func TestCork(t *testing.T) {
 	}
 }
 
+// TestMore: writes with MSG_MORE wait for the write without it and leave
+// with it as one segment, even with TCP_NODELAY.
+func TestMore(t *testing.T) {
+	l, a, b := pair(t, 1, Config{NoDelay: true})
+	l.run(time.Second, established(a, b))
+	before := l.sent[0]
+	for _, w := range []string{"GET ", "/ HTTP/1.1\r\n"} {
+		a.SetMore(true)
+		a.Write([]byte(w))
+		l.output(0)
+	}
+	if l.sent[0] != before {
+		t.Fatalf("%d segments left with more to come", l.sent[0]-before)
+	}
+	a.SetMore(false)
+	a.Write([]byte("\r\n"))
+	l.output(0)
+	if l.sent[0]-before != 1 || string(l.observed[len(l.observed)-1].Payload) != "GET / HTTP/1.1\r\n\r\n" {
+		t.Fatalf("after the last write: %d segments, last %q", l.sent[0]-before, l.observed[len(l.observed)-1].Payload)
+	}
+	l.run(time.Second, func() bool { return b.Readable() == 18 })
+}
+
 // TestInfo: TCP_INFO after a transfer under loss.
 func TestInfo(t *testing.T) {
 	l, a, b := pair(t, 2, Config{})
