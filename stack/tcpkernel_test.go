@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,14 +58,70 @@ func dialKernel(t *testing.T, s *Stack, b *netns.Host, port int) (*TCPSocket, ne
 	}
 }
 
-// TestTCPKernelOptions: the kernel's SYN-ACK offered window scaling, SACK
-// and timestamps, and the connection uses them.
+// TestTCPKernelOptions: the handshake with the kernel, seen on the wire
+// (a tap on the VI): our SYN offers MSS, window scaling, SACK and
+// timestamps; the kernel's SYN-ACK answers with all four; the connection
+// uses them, and our later segments carry timestamps echoing the kernel's.
 func TestTCPKernelOptions(t *testing.T) {
 	pair := netns.New(t, netns.Options{})
-	s := accelerate(t, pair.A, 24)
-	u, _ := dialKernel(t, s, pair.B, 9910)
+	type seen struct {
+		tx    bool
+		flags uint8
+		opts  wire.TCPOptions
+	}
+	var mu sync.Mutex
+	var frames []seen
+	tap := func(tx bool, _ time.Duration, b []byte) {
+		ip, err := wire.ParseIPv4(b[wire.EthernetLen:])
+		if err != nil || ip.Protocol() != wire.ProtoTCP {
+			return
+		}
+		tcpb, err := wire.ParseTCP(ip.Payload(), ip.Src(), ip.Dst())
+		if err != nil {
+			return
+		}
+		var o wire.TCPOptions
+		if wire.ParseTCPOptions(tcpb.Options(), &o) == nil {
+			mu.Lock()
+			frames = append(frames, seen{tx, tcpb.Flags(), o})
+			mu.Unlock()
+		}
+	}
+	s := accelerateCfg(t, pair.A, 24, func(c *Config) {
+		w, err := fault.Wrap(c.Device, fault.Options{Tap: tap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Device = w
+	})
+	u, kc := dialKernel(t, s, pair.B, 9910)
+	kc.Write([]byte("x"))
+	b := make([]byte, 4)
+	spin(t, s, func() (int, error) { return u.Read(b) })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(frames) < 3 {
+		t.Fatalf("%d TCP frames seen", len(frames))
+	}
+	syn, synack := frames[0], frames[1]
+	if !syn.tx || syn.flags != wire.TCPSyn || syn.opts.MSS != 1460 || !syn.opts.HasWS || !syn.opts.SACKPermitted || !syn.opts.HasTimestamp {
+		t.Fatalf("our SYN: %+v", syn)
+	}
+	if synack.tx || synack.flags != wire.TCPSyn|wire.TCPAck || synack.opts.MSS != 1460 || !synack.opts.HasWS || synack.opts.WS == 0 ||
+		!synack.opts.SACKPermitted || !synack.opts.HasTimestamp || synack.opts.TSEcr != syn.opts.TSVal {
+		t.Fatalf("the kernel's SYN-ACK: %+v (our SYN's TSval %d)", synack, syn.opts.TSVal)
+	}
+	last := frames[len(frames)-1]
+	for _, f := range frames[2:] {
+		if f.tx {
+			last = f
+		}
+	}
+	if !last.tx || !last.opts.HasTimestamp || last.opts.HasWS || last.opts.MSS != 0 {
+		t.Fatalf("our later segment's options: %+v", last)
+	}
 	i := u.Info()
-	if i.State != tcp.Established || !i.SACK || !i.Timestamps || i.WScale[0] == 0 || i.WScale[1] == 0 || i.SndMSS != 1448 {
+	if i.State != tcp.Established || !i.SACK || !i.Timestamps || i.WScale[0] != synack.opts.WS || i.WScale[1] != syn.opts.WS || i.SndMSS != 1448 {
 		t.Fatalf("negotiated with the kernel: %+v", i)
 	}
 }
