@@ -35,6 +35,7 @@ type kernel struct {
 	asked   map[[4]byte]time.Duration
 	twins   map[int]*UDPSocket
 	pmtu    map[[4]byte]int // path MTU learnt from ICMP (RFC 1191)
+	icmp    int             // raw ICMP socket, once the stack has TCP (pmtu.go)
 	checked time.Duration
 	buf     []byte
 	evs     [32]unix.EpollEvent
@@ -70,7 +71,7 @@ func (n neighbour) valid() bool {
 const kernelCheckEvery = 10 * time.Millisecond
 
 func newKernel(s *Stack) (_ *kernel, err error) {
-	k := &kernel{s: s, nl: -1, epfd: -1, stopfd: -1, wakefd: -1, neigh: map[[4]byte]neighbour{}, asked: map[[4]byte]time.Duration{},
+	k := &kernel{s: s, nl: -1, epfd: -1, stopfd: -1, wakefd: -1, icmp: -1, neigh: map[[4]byte]neighbour{}, asked: map[[4]byte]time.Duration{},
 		twins: map[int]*UDPSocket{}, pmtu: map[[4]byte]int{}, buf: make([]byte, 1<<16),
 		rearm: make(chan struct{}, 1), stopped: make(chan struct{})}
 	defer func() {
@@ -152,7 +153,7 @@ func (k *kernel) close() error {
 			unix.Close(fd)
 		}
 	}
-	for _, fd := range []int{k.nl, k.epfd, k.wakefd} {
+	for _, fd := range []int{k.nl, k.epfd, k.wakefd, k.icmp} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
@@ -352,6 +353,8 @@ func (k *kernel) poll(now time.Duration) time.Duration {
 		switch {
 		case fd == k.nl:
 			k.readNetlink()
+		case fd == k.icmp:
+			k.readICMP()
 		case k.twins[fd] != nil:
 			k.drainTwin(k.twins[fd])
 			k.wake()

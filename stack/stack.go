@@ -117,6 +117,9 @@ type Stack struct {
 	closed  bool
 
 	tcpst *tcpState // TCP (tcp.go), made at the first TCP socket
+	// tcpICMPErr is why the stack cannot hear ICMP for its TCP
+	// connections (pmtu.go), or nil.
+	tcpICMPErr error
 
 	// Transmit batching (output.go).
 	lastSend    time.Duration

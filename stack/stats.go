@@ -31,6 +31,7 @@ const (
 	DropTCPChecksum
 	DropTCPOptions  // an option with an illegal length (RFC 9293 §3.1)
 	DropTCPNoSocket // no connection or listener (answered with a RST)
+	DropICMPStale   // an ICMP error quoting a sequence number not in flight (RFC 5927 §4.1)
 	NumDrops
 )
 
@@ -40,7 +41,7 @@ var dropNames = [NumDrops]string{
 	"ip_fragment", "ip_not_for_us", "ip_proto",
 	"udp_truncated", "udp_length", "udp_checksum", "udp_no_socket", "udp_rcvbuf",
 	"tx_no_frame", "tx_ring_full", "pending_full", "unresolved",
-	"tcp_truncated", "tcp_checksum", "tcp_options", "tcp_no_socket",
+	"tcp_truncated", "tcp_checksum", "tcp_options", "tcp_no_socket", "icmp_stale",
 }
 
 func (d Drop) String() string {

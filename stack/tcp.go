@@ -67,17 +67,25 @@ func (s *Stack) tcp() (*tcpState, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.kern != nil {
+		// Without it, connections keep their MSS whatever the path says.
+		s.tcpICMPErr = s.kern.openICMP()
+	}
 	st := &tcpState{conns: map[tcp.Tuple]*TCPSocket{}, listeners: map[uint16]*TCPListener{}, ports: map[uint16]int{}, isn: isn, cookies: cookies}
 	st.emit = func(seg *tcp.Segment) { s.sendTCP(st.emitTo, seg) }
 	s.tcpst = st
 	return st, nil
 }
 
-// mss is the MSS for a peer: the route's MTU less the IPv4 and TCP headers.
+// mss is the MSS for a peer: the route's MTU, or the path's as ICMP
+// said, less the IPv4 and TCP headers.
 func (s *Stack) mss(dst netip.Addr) uint16 {
 	mtu := s.info.MTU
 	if r, ok := s.routes.lookup(dst.As4()); ok {
 		mtu = r.mtu
+	}
+	if s.kern != nil {
+		mtu = s.kern.pathMTU(dst.As4(), mtu)
 	}
 	return uint16(max(mtu-40, 536))
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -559,5 +560,92 @@ func TestTCPTimeWaitReuse(t *testing.T) {
 	b := make([]byte, 8)
 	if n := spin(t, s, func() (int, error) { return u2.Read(b) }); string(b[:n]) != "again" {
 		t.Fatalf("read %q", b[:n])
+	}
+}
+
+// TestTCPPathMTU: a kernel listener behind a router whose far link has an
+// MTU of 1000, and which advertises an MSS of 1460 all the same (advmss),
+// so that only path MTU discovery can save the connection: the router
+// drops our full segments with "fragmentation needed" (RFC 1191); the
+// stack hears it on its ICMP socket, cuts its segments to the path and
+// resends at once; 256 kB arrive whole.
+func TestTCPPathMTU(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	far, err := pair.AddBehind(pair.A, netip.MustParsePrefix("198.19.0.0/24"), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := netip.MustParseAddr("198.19.0.1")
+	if out, err := exec.Command("ip", "-n", far.NS, "route", "change", "default", "via", router.String(), "advmss", "1460").CombinedOutput(); err != nil {
+		t.Fatalf("advmss on the far host: %v: %s", err, out)
+	}
+	s := accelerate(t, pair.B, 24)
+	u, kc := dialKernel(t, s, far, 9919)
+	if got := u.Info().SndMSS; got != 1448 {
+		t.Fatalf("MSS %d before any ICMP, want the advertised 1460 less timestamps", got)
+	}
+	data := randomBytes(256<<10, 9)
+	read := make(chan []byte, 1)
+	go func() {
+		kc.SetReadDeadline(time.Now().Add(15 * time.Second))
+		b := make([]byte, len(data))
+		n, _ := io.ReadFull(kc, b)
+		read <- b[:n]
+	}()
+	sent := 0
+	var got []byte
+	for end := time.Now().Add(15 * time.Second); got == nil; {
+		if sent < len(data) {
+			n, _ := u.Write(data[sent:])
+			sent += n
+		}
+		s.Poll()
+		select {
+		case got = <-read:
+		default:
+			if time.Now().After(end) {
+				t.Fatalf("sent %d of %d; %+v", sent, len(data), u.Info())
+			}
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("the far host read %d bytes, want %d whole", len(got), len(data))
+	}
+	i := u.Info()
+	if i.SndMSS > 1000-40-12 {
+		t.Fatalf("MSS %d after the path said 1000", i.SndMSS)
+	}
+	s.mu.Lock()
+	p := s.kern.pmtu[far.Addr.As4()]
+	s.mu.Unlock()
+	if p != 1000 {
+		t.Fatalf("path MTU to %v recorded as %d", far.Addr, p)
+	}
+	if i.Timeouts > 1 {
+		t.Fatalf("%d retransmission timeouts: the segments should have gone again at the ICMP, not at the timer", i.Timeouts)
+	}
+
+	// A forged "fragmentation needed" quoting a sequence number that is
+	// not in flight (a blind attacker's guess) changes nothing.
+	u.Write([]byte("in flight"))
+	forged := func(seq uint32, mtu int) []byte {
+		b := make([]byte, 20+8+20+8)
+		q := wire.IPv4(b[28:])
+		q.Build(&wire.IPv4Header{TTL: 64, DF: true, Protocol: wire.ProtoTCP, Src: pair.B.Addr.As4(), Dst: far.Addr.As4()}, 500)
+		binary.BigEndian.PutUint16(b[48:], u.LocalAddr().Port())
+		binary.BigEndian.PutUint16(b[50:], u.RemoteAddr().Port())
+		binary.BigEndian.PutUint32(b[52:], seq)
+		wire.ICMP(b[20:]).Build(wire.ICMPUnreachable, wire.ICMPFragNeeded, uint32(mtu), 28)
+		wire.IPv4(b).Build(&wire.IPv4Header{TTL: 64, Protocol: 1, Src: router.As4(), Dst: pair.B.Addr.As4()}, 36)
+		return b
+	}
+	s.mu.Lock()
+	before := s.stats.Drops[DropICMPStale]
+	una := uint32(u.c.SndUna())
+	s.kern.icmpInput(forged(una-100_000, 576))
+	after, mss := s.stats.Drops[DropICMPStale], u.c.Info().SndMSS
+	s.mu.Unlock()
+	if after != before+1 || mss != i.SndMSS {
+		t.Fatalf("a forged ICMP: stale drops %d → %d, MSS %d → %d", before, after, i.SndMSS, mss)
 	}
 }

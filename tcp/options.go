@@ -56,15 +56,34 @@ func (c *Conn) SetMaxSeg(n int) error {
 }
 
 // SetPathMTU lowers the MSS to what a path MTU leaves (RFC 1191: an ICMP
-// "fragmentation needed" for the connection).
+// "fragmentation needed" for the connection). The segment that drew the
+// message was dropped, and so will be every one in flight of the old
+// size: they go again at once, cut to the new size, and the congestion
+// window stays, for this is no congestion (Linux's
+// tcp_simple_retransmit).
 func (c *Conn) SetPathMTU(mtu int) {
-	if m := uint32(max(mtu-40, minMSS)); m < c.mss {
-		c.mss = m
-		if c.sb != nil {
-			c.sb.mss = uint32(c.segSize())
+	m := uint32(max(mtu-40, minMSS))
+	if m >= c.mss {
+		return
+	}
+	c.mss = m
+	if c.sb != nil {
+		c.sb.mss = uint32(c.segSize())
+		c.sb.Reset()
+	}
+	switch c.state {
+	case Established, CloseWait, FinWait1, Closing, LastAck:
+		if c.sndNxt != c.sndUna {
+			c.sndNxt, c.timing = c.sndUna, false
+			c.recovery, c.dupAcks = false, 0
 		}
 	}
 }
+
+// InFlight reports whether seq was sent and is not yet acknowledged: an
+// ICMP error quoting it is about this connection's traffic (RFC 5927
+// §4.1).
+func (c *Conn) InFlight(seq Seq) bool { return c.sndUna.LessEq(seq) && seq.LessThan(c.sndMax) }
 
 // SetCongestion is TCP_CONGESTION: "reno" or "cubic".
 func (c *Conn) SetCongestion(name string) error {
