@@ -4,6 +4,10 @@
 GO      ?= go
 GOFLAGS ?=
 BIN     := bin
+# The Go part runs inside other programs with async preemption off: its
+# runtime then sends no SIGURG to their threads (preload/lib/accel.c,
+# install). tests/artifacts builds with the same flag.
+GOLIBLDFLAGS := -X=runtime.godebugDefault=asyncpreemptoff=1
 # Debian packages the tests and benchmarks need, by the command each gives.
 NEEDS   := ip:iproute2 ethtool:ethtool ping:iputils-ping gcc:gcc python3:python3 \
            sockperf:sockperf socat:socat nc:netcat-openbsd iperf3:iperf3 nginx:nginx \
@@ -15,7 +19,7 @@ all: build
 
 build:
 	$(GO) build $(GOFLAGS) -o $(BIN)/accel ./cmd/accel
-	CGO_ENABLED=1 $(GO) build $(GOFLAGS) -tags netgo,osusergo -buildmode=c-shared -o $(BIN)/libaccel-go.so ./preload
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS) -tags netgo,osusergo -buildmode=c-shared -ldflags=$(GOLIBLDFLAGS) -o $(BIN)/libaccel-go.so ./preload
 	$(CC) $(CFLAGS) -O2 -g -fPIC -shared -fvisibility=hidden -Wall -Wextra -Wno-unused-parameter \
 		-o $(BIN)/libaccel.so preload/lib/accel.c -ldl -lpthread
 

@@ -511,6 +511,16 @@ static int from_go(void *ret)
 static int install(int sig, const struct sigaction *act, struct sigaction *old, int mine)
 {
 	RESOLVE(sigaction);
+	if (!mine && sig == SIGURG && act) {
+		/* The Go part is built with async preemption off (Makefile:
+		 * runtime.godebugDefault), so its runtime never sends SIGURG
+		 * and needs no handler for it. Its handler would only make a
+		 * SIGURG the application ignores interrupt the application's
+		 * waits (poll and epoll_wait end with EINTR after any handler,
+		 * SA_RESTART or not): it is not installed, and the Go part is
+		 * told what is there. */
+		return old ? real_sigaction(sig, NULL, old) : 0;
+	}
 	if (!mine || sig <= 0 || sig >= _NSIG)
 		return real_sigaction(sig, act, old);
 	struct sigaction t, prev;
@@ -1495,6 +1505,10 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 			return any_accel(fds, n) ? poll_impl(fds, n, left, mask) : poll_compat(fds, n, left, mask);
 		}
 		int kr = nk ? real_poll(k, n, 0) : 0;
+		/* Even a zero timeout ends with EINTR when a signal is pending
+		 * (do_poll): only an application handler's counts. */
+		if (kr < 0 && errno == EINTR && !sig_seen)
+			kr = 0;
 		if (kr < 0) {
 			result = -1;
 			goto out;
@@ -1520,7 +1534,10 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 		int s = sleep_on(wfds, nw, k, (int)n, &w, -1, mask);
 		int e = errno;
 		GO_DO(go.disarm(afds, na));
-		if (s < 0) {
+		/* EINTR only when an application handler ran: the Go part's
+		 * runtime signals (its preemption, SIGURG) may land on this
+		 * thread and must not show. */
+		if (s < 0 && (e != EINTR || interrupted(0))) {
 			errno = e;
 			result = -1;
 			goto out;
@@ -1767,6 +1784,8 @@ static int epoll_impl(int epfd, struct epoll_event *evs, int max, int64_t tmo_ns
 		int n = (int)GO_CALL(go.epoll_scan(epfd, evs, max));
 		if (n < max) {
 			int k = real_epoll_wait(epfd, evs + n, max - n, 0);
+			if (k < 0 && errno == EINTR && !sig_seen)
+				k = 0; /* a runtime signal, not the application's */
 			if (k < 0)
 				return n > 0 ? n : -1;
 			n += k;
@@ -1793,7 +1812,8 @@ static int epoll_impl(int epfd, struct epoll_event *evs, int max, int64_t tmo_ns
 		int s = sleep_on(wfds, nw, &self, 1, &w, -1, mask);
 		int e = errno;
 		GO_DO(go.disarm_epoll(epfd));
-		if (s < 0) {
+		/* EINTR only when an application handler ran (see poll). */
+		if (s < 0 && (e != EINTR || interrupted(0))) {
 			errno = e;
 			return -1;
 		}

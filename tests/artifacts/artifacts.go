@@ -44,7 +44,7 @@ func Dir() (string, error) {
 			return
 		}
 		steps := [][]string{
-			{"go", "build", "-tags", "netgo,osusergo", "-buildmode=c-shared", "-o", filepath.Join(dir, "libaccel-go.so"), "./preload"},
+			{"go", "build", "-tags", "netgo,osusergo", "-buildmode=c-shared", "-ldflags=" + GoLibLDFlags, "-o", filepath.Join(dir, "libaccel-go.so"), "./preload"},
 			{"gcc", "-O2", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-o", filepath.Join(dir, "libaccel.so"), "preload/lib/accel.c", "-ldl", "-lpthread"},
 			{"go", "build", "-o", filepath.Join(dir, "accel"), "./cmd/accel"},
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "conform"), "tests/progs/conform.c"},
@@ -64,3 +64,8 @@ func Dir() (string, error) {
 	})
 	return dir, err
 }
+
+// GoLibLDFlags are the Go part's link flags, the Makefile's GOLIBLDFLAGS:
+// async preemption off, so that its runtime sends no SIGURG into the
+// application's threads.
+const GoLibLDFlags = "-X=runtime.godebugDefault=asyncpreemptoff=1"

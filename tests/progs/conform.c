@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -169,6 +170,33 @@ static const char *local_addr;
 static void onalarm(int sig)
 {
 	(void)sig;
+}
+
+/* caught reports whether the process has a handler for sig (SigCgt in
+ * /proc/self/status). */
+static int caught(int sig)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long mask = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "SigCgt: %llx", &mask) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (int)((mask >> (sig - 1)) & 1);
+}
+
+/* urg_storm sends SIGURG to the waiting thread every 20 ms for 200 ms. */
+static pthread_t urg_target;
+static void *urg_storm(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 10; i++) {
+		usleep(20000);
+		pthread_kill(urg_target, SIGURG);
+	}
+	return NULL;
 }
 
 static void cmd(int fd, const struct sockaddr_in *to, const char *c)
@@ -497,6 +525,26 @@ static int test(const char *peeraddr, int port)
 	struct sigaction back;
 	sigaction(SIGALRM, NULL, &back);
 	say("sigaction reads back the handler: %d restart: %d", back.sa_handler == onalarm, !!(back.sa_flags & SA_RESTART));
+
+	/* A signal the program leaves at its default, ignored (SIGURG), does
+	 * not interrupt a wait on Linux; under the preload the Go part's
+	 * runtime has a handler for it (its preemption signal), which must
+	 * not show as EINTR either. */
+	urg_target = pthread_self();
+	pthread_t urg;
+	struct timeval tv300 = {0, 300000};
+	setsockopt(d, SOL_SOCKET, SO_RCVTIMEO, &tv300, sizeof tv300);
+	pthread_create(&urg, NULL, urg_storm, NULL);
+	T("recv with SIGURG around", recv(d, buf, sizeof buf, 0));
+	pthread_join(urg, NULL);
+	pthread_create(&urg, NULL, urg_storm, NULL);
+	T("poll with SIGURG around", poll(&p, 1, 300));
+	pthread_join(urg, NULL);
+	pthread_create(&urg, NULL, urg_storm, NULL);
+	T("epoll_wait with SIGURG around", epoll_wait(ep, out, 4, 300));
+	pthread_join(urg, NULL);
+	setsockopt(d, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+	say("SIGURG caught by a handler: %d", caught(SIGURG));
 
 	/* Options. */
 	v = 4096;
