@@ -53,6 +53,7 @@ type tcpState struct {
 	reply     tcp.Segment
 	emit      func(*tcp.Segment)
 	emitTo    tcp.Tuple
+	last      *TCPSocket // the connection the last segment went to (inputTCP)
 }
 
 func (s *Stack) tcp() (*tcpState, error) {
@@ -288,15 +289,24 @@ func (s *Stack) inputTCP(ip wire.IPv4, now time.Duration) {
 	seg.Seq, seg.Ack, seg.Flags, seg.Window, seg.Payload = tcp.Seq(t.Seq()), tcp.Seq(t.Ack()), t.Flags(), t.Window(), t.Payload()
 	tuple := tcp.Tuple{Local: netip.AddrPortFrom(netip.AddrFrom4(dst), t.DstPort()), Remote: netip.AddrPortFrom(netip.AddrFrom4(src), t.SrcPort())}
 	s.stats.RxTCP++
-	if u := st.conns[tuple]; u != nil && u.c.ReusableBy(&seg) && st.listeners[tuple.Local.Port()] != nil {
+	u := st.last
+	if u == nil || u.t != tuple {
+		// The last connection a segment went to takes the next one too,
+		// most of the time: one comparison instead of hashing the tuple.
+		if u = st.conns[tuple]; u != nil {
+			st.last = u
+		}
+	}
+	if u != nil && u.c.ReusableBy(&seg) && st.listeners[tuple.Local.Port()] != nil {
 		// A new incarnation of a connection in TIME-WAIT (RFC 6191):
 		// the old one goes, the listener takes the SYN.
 		s.dropConn(u)
 		delete(st.conns, tuple)
+		u = nil
 	}
-	if u := st.conns[tuple]; u != nil {
+	if u != nil {
 		u.c.Input(now, &seg)
-		s.tcpOutput(u)
+		s.tcpOutputAt(u, now)
 		if u.l != nil {
 			u.l.l.Update(tuple)
 		}
@@ -343,10 +353,12 @@ func (s *Stack) resetFor(t tcp.Tuple, seg *tcp.Segment) {
 }
 
 // tcpOutput sends what a connection has to send.
-func (s *Stack) tcpOutput(u *TCPSocket) {
+func (s *Stack) tcpOutput(u *TCPSocket) { s.tcpOutputAt(u, s.cfg.Now()) }
+
+func (s *Stack) tcpOutputAt(u *TCPSocket, now time.Duration) {
 	st := s.tcpst
 	st.emitTo = u.t
-	u.c.Output(s.cfg.Now(), st.emit)
+	u.c.Output(now, st.emit)
 }
 
 // reap forgets a connection that reached CLOSED after the application
@@ -359,6 +371,9 @@ func (s *Stack) reap(u *TCPSocket) {
 }
 
 func (s *Stack) dropConn(u *TCPSocket) {
+	if s.tcpst.last == u {
+		s.tcpst.last = nil
+	}
 	if u.l == nil && u.t.Local.Port() != 0 {
 		if st := s.tcpst; st.ports[u.t.Local.Port()] > 0 {
 			if st.ports[u.t.Local.Port()]--; st.ports[u.t.Local.Port()] == 0 {
@@ -485,7 +500,9 @@ func (u *TCPSocket) Read(p []byte) (int, error) {
 	s.pollFast()
 	n := u.c.Read(p)
 	if n > 0 {
-		s.tcpOutput(u) // a window update may be due
+		if u.c.AckDue() {
+			s.tcpOutput(u) // a window update
+		}
 		return n, nil
 	}
 	if err := connErrno(u.c.Err()); err != nil {

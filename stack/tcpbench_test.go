@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/accelnet/accel/tcp"
 	"github.com/accelnet/accel/vi/memvi"
 )
@@ -95,4 +97,55 @@ func BenchmarkTCPIdleMemory(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(2*conns), "B/conn")
 	runtime.KeepAlive(keep)
+}
+
+// BenchmarkTCPOverMemory is the stack's own cost of a TCP round trip of
+// 64 bytes each way between two stacks over the memory VI (no system
+// call in the way): one iteration is a write, a read, a write back and a
+// read back. Compare with two iterations of BenchmarkUDPOverMemory.
+//
+//	go test -run '^$' -bench OverMemory ./stack/
+func BenchmarkTCPOverMemory(b *testing.B) {
+	n := newNet(b, memvi.Options{Frames: 4096}, nil)
+	l, err := n.b.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 8101), 8, tcp.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := n.a.DialTCP(netip.AddrPortFrom(addrB.Addr(), 8101), tcp.Config{NoDelay: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var s *TCPSocket
+	for i := 0; s == nil; i++ {
+		n.a.Poll()
+		n.b.Poll()
+		s, _ = l.Accept()
+		if i > 1000 {
+			b.Fatal("no connection")
+		}
+	}
+	s.Conn(func(c *tcp.Conn) { c.SetNoDelay(true) })
+	msg, buf := make([]byte, 64), make([]byte, 64)
+	read := func(u *TCPSocket) {
+		for got := 0; got < len(buf); {
+			k, err := u.Read(buf[got:])
+			if err != nil && err != unix.EAGAIN {
+				b.Fatal(err)
+			}
+			got += k
+		}
+	}
+	rt := func() {
+		c.Write(msg)
+		read(s)
+		s.Write(msg)
+		read(c)
+	}
+	for range 100 {
+		rt()
+	}
+	b.ResetTimer()
+	for range b.N {
+		rt()
+	}
 }

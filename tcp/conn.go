@@ -1038,10 +1038,27 @@ func (c *Conn) nextData(now time.Duration) (n int, fin, ok bool) {
 // every segment carries (RFC 9293 §3.7.1: the MSS counts no options;
 // RFC 7323's timestamps take 12 bytes of each segment).
 func (c *Conn) segSize() int {
+	if !c.sackOK || c.rcvBuf.asm.Empty() {
+		// No SACK blocks to carry: the options are the timestamps or
+		// nothing (the common case, without building them).
+		n := 0
+		if c.tsOK {
+			n = tsOptLen
+		}
+		return max(int(c.mss)-n, 8)
+	}
 	var o wire.TCPOptions
 	c.options(0, &o)
 	return max(int(c.mss)-o.Len(), 8)
 }
+
+// tsOptLen is the room the timestamps option takes in every segment.
+var tsOptLen = (&wire.TCPOptions{HasTimestamp: true}).Len()
+
+// AckDue reports whether the connection has an ACK or a RST to send now
+// (after Read opened the window, say): the caller need not run Output
+// otherwise.
+func (c *Conn) AckDue() bool { return c.ackNow || c.rstNext != nil }
 
 // minMSS is the smallest MSS a peer may make us use (Linux's
 // TCP_MIN_SND_MSS: 48, room for 8 bytes beside 40 of options).
