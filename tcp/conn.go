@@ -152,8 +152,12 @@ type Conn struct {
 	tsRecent           uint32
 	mss                uint32 // the largest payload we send
 
-	sndBuf  *SendBuffer // from sndUna (the first unacknowledged data byte)
-	rcvBuf  *RecvBuffer // from rcvNxt
+	// The buffers and the RTO estimator live inside the connection, not
+	// behind pointers: a segment's processing then touches fewer cache
+	// lines, which after each kick are cold (the receive path measured
+	// ~0.3 µs of misses per segment on the AF_XDP VI).
+	sndBuf  SendBuffer // from sndUna (the first unacknowledged data byte)
+	rcvBuf  RecvBuffer // from rcvNxt
 	closing bool        // the application closed: FIN after the data
 	finSent bool
 	rcvFin  bool // the peer's FIN arrived
@@ -172,7 +176,7 @@ type Conn struct {
 	maxFlight, lastMaxFlight uint32
 	flightMark               Seq
 
-	rto      *RTO
+	rto      RTO
 	rtxAt    time.Duration // retransmission (or persist) deadline; 0: none
 	retries  int
 	rttSeq   Seq // the segment being timed (Karn: never a retransmitted one)
@@ -215,7 +219,7 @@ type Conn struct {
 // New makes a closed connection.
 func New(cfg Config) *Conn {
 	cfg.defaults()
-	c := &Conn{cfg: cfg, rto: NewRTO(), sndBuf: NewSendBuffer(cfg.SndBuf), rcvBuf: NewRecvBuffer(cfg.RcvBuf),
+	c := &Conn{cfg: cfg, rto: *NewRTO(), sndBuf: SendBuffer{size: cfg.SndBuf}, rcvBuf: RecvBuffer{size: cfg.RcvBuf},
 		scratch: make([]byte, cfg.MSS)}
 	c.cc = NewCongestion(cfg.Congestion, uint32(cfg.MSS))
 	c.mss = uint32(cfg.MSS)
