@@ -158,7 +158,7 @@ type Conn struct {
 	// ~0.3 µs of misses per segment on the AF_XDP VI).
 	sndBuf  SendBuffer // from sndUna (the first unacknowledged data byte)
 	rcvBuf  RecvBuffer // from rcvNxt
-	closing bool        // the application closed: FIN after the data
+	closing bool       // the application closed: FIN after the data
 	finSent bool
 	rcvFin  bool // the peer's FIN arrived
 
