@@ -108,45 +108,11 @@ func kernelPeer(t *testing.T, conn net.Conn, n int, data []byte) <-chan []byte {
 	return out
 }
 
-// TestTCPDialKernel connects from the stack to a kernel listener and moves
-// 2 MB each way at once, checked by SHA-256, then closes in order.
-func TestTCPDialKernel(t *testing.T) {
-	pair := netns.New(t, netns.Options{})
-	s := accelerate(t, pair.A, 24)
-	var ln net.Listener
-	if err := pair.B.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(pair.B.Addr, 9900).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	const n = 2 << 20
-	mine, theirs := randomBytes(n, 1), randomBytes(n, 2)
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- c
-	}()
-	u, err := s.DialTCP(netip.AddrPortFrom(pair.B.Addr, 9900), tcp.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kc net.Conn
-	for end := time.Now().Add(10 * time.Second); kc == nil; {
-		select {
-		case kc = <-accepted:
-		default:
-			if time.Now().After(end) {
-				t.Fatalf("no handshake: %v", u.State())
-			}
-			s.Poll()
-		}
-	}
-	defer kc.Close()
+// moveBothWays sends n bytes each way at once between the stack's u and
+// the kernel's kc (seeded data), and checks both by SHA-256.
+func moveBothWays(t *testing.T, s *Stack, u *TCPSocket, kc net.Conn, n int, seed uint64) {
+	t.Helper()
+	mine, theirs := randomBytes(n, seed), randomBytes(n, seed+100)
 	read := kernelPeer(t, kc, n, theirs)
 	got := exchange(t, s, u, mine, n)
 	if sha256.Sum256(got) != sha256.Sum256(theirs) {
@@ -155,6 +121,15 @@ func TestTCPDialKernel(t *testing.T) {
 	if sha256.Sum256(awaitPeer(t, s, read)) != sha256.Sum256(mine) {
 		t.Fatal("data to the kernel differ")
 	}
+}
+
+// TestTCPDialKernel connects from the stack to a kernel listener and moves
+// 2 MB each way at once, checked by SHA-256, then closes in order.
+func TestTCPDialKernel(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.A, 24)
+	u, kc := dialKernel(t, s, pair.B, 9900)
+	moveBothWays(t, s, u, kc, 2<<20, 1)
 	u.Close()
 	kc.Close()
 	for end := time.Now().Add(10 * time.Second); u.State() != tcp.TimeWait && u.State() != tcp.Closed; {
@@ -173,39 +148,12 @@ func TestTCPDialKernel(t *testing.T) {
 func TestTCPListenKernel(t *testing.T) {
 	pair := netns.New(t, netns.Options{})
 	s := accelerate(t, pair.A, 24)
-	l, err := s.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 9901), 16, tcp.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	const n = 2 << 20
-	mine, theirs := randomBytes(n, 3), randomBytes(n, 4)
-	dialed := make(chan net.Conn, 1)
-	go func() {
-		var c net.Conn
-		err := pair.B.Do(func() (err error) {
-			c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(pair.A.Addr, 9901).String(), 10*time.Second)
-			return err
-		})
-		if err != nil {
-			t.Error(err)
-		}
-		dialed <- c
-	}()
-	u := spin(t, s, l.Accept)
-	kc := <-dialed
-	if kc == nil {
-		t.FailNow()
-	}
+	u, kc := connectKernel(t, pair, s, false, 9901)
 	defer kc.Close()
 	if u.RemoteAddr().Addr() != pair.B.Addr || u.LocalAddr().Port() != 9901 {
 		t.Fatalf("accepted %v <- %v", u.LocalAddr(), u.RemoteAddr())
 	}
-	read := kernelPeer(t, kc, n, theirs)
-	got := exchange(t, s, u, mine, n)
-	if sha256.Sum256(got) != sha256.Sum256(theirs) || sha256.Sum256(awaitPeer(t, s, read)) != sha256.Sum256(mine) {
-		t.Fatal("data differ")
-	}
+	moveBothWays(t, s, u, kc, 2<<20, 3)
 	// The kernel closes first: the stack sees the end of the stream.
 	kc.Close()
 	buf := make([]byte, 10)

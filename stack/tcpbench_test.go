@@ -38,15 +38,7 @@ func BenchmarkTCPConnect(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var s *TCPSocket
-		for i := 0; s == nil; i++ {
-			n.a.Poll()
-			n.b.Poll()
-			s, _ = l.Accept()
-			if i > 1000 {
-				b.Fatal("no connection")
-			}
-		}
+		s := acceptPolling(b, n, l)
 		c.Close()
 		s.Close()
 		n.c.t += time.Millisecond
@@ -115,15 +107,7 @@ func BenchmarkTCPOverMemory(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var s *TCPSocket
-	for i := 0; s == nil; i++ {
-		n.a.Poll()
-		n.b.Poll()
-		s, _ = l.Accept()
-		if i > 1000 {
-			b.Fatal("no connection")
-		}
-	}
+	s := acceptPolling(b, n, l)
 	s.Conn(func(c *tcp.Conn) { c.SetNoDelay(true) })
 	msg, buf := make([]byte, 64), make([]byte, 64)
 	read := func(u *TCPSocket) {
@@ -148,4 +132,18 @@ func BenchmarkTCPOverMemory(b *testing.B) {
 	for range b.N {
 		rt()
 	}
+}
+
+// acceptPolling polls both stacks of n until l has a connection to accept.
+func acceptPolling(tb testing.TB, n *net2, l *TCPListener) *TCPSocket {
+	tb.Helper()
+	for range 1000 {
+		n.a.Poll()
+		n.b.Poll()
+		if s, err := l.Accept(); err == nil {
+			return s
+		}
+	}
+	tb.Fatal("no connection")
+	return nil
 }

@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/netip"
@@ -36,15 +35,7 @@ func TestTCPKernelImpaired(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pair := netns.New(t, netns.Options{})
 			var wrapped *fault.Device
-			pcapPath := filepath.Join(t.TempDir(), fmt.Sprintf("tcp-kernel-impaired-seed%d.pcap", tc.seed))
-			f, err := os.Create(pcapPath)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pcap, err := memvi.NewPcapWriter(f)
-			if err != nil {
-				t.Fatal(err)
-			}
+			pcap := keepPcapOnFailure(t, fmt.Sprintf("tcp-kernel-impaired-seed%d.pcap", tc.seed))
 			s := accelerateCfg(t, pair.A, 24, func(c *Config) {
 				var err error
 				wrapped, err = fault.Wrap(c.Device, fault.Options{Rx: faults, Tx: faults, Seed: tc.seed,
@@ -54,29 +45,10 @@ func TestTCPKernelImpaired(t *testing.T) {
 				}
 				c.Device = wrapped
 			})
-			t.Cleanup(func() {
-				pcap.Flush()
-				f.Close()
-				if t.Failed() {
-					keep := filepath.Join(os.TempDir(), filepath.Base(pcapPath))
-					if os.Rename(pcapPath, keep) == nil {
-						t.Logf("pcap of the failing seed: %s", keep)
-					}
-				}
-			})
 
-			const n = 2 << 20
-			mine, theirs := randomBytes(n, tc.seed), randomBytes(n, tc.seed+100)
 			u, kc := connectKernel(t, pair, s, tc.dial, 9910)
 			defer kc.Close()
-			read := kernelPeer(t, kc, n, theirs)
-			got := exchange(t, s, u, mine, n)
-			if sha256.Sum256(got) != sha256.Sum256(theirs) {
-				t.Fatal("data from the kernel differ")
-			}
-			if sha256.Sum256(awaitPeer(t, s, read)) != sha256.Sum256(mine) {
-				t.Fatal("data to the kernel differ")
-			}
+			moveBothWays(t, s, u, kc, 2<<20, tc.seed)
 			rxc, txc := wrapped.Counts()
 			t.Logf("received: %v", rxc)
 			t.Logf("sent: %v", txc)
@@ -132,4 +104,30 @@ func connectKernel(t *testing.T, pair *netns.Pair, s *Stack, dial bool, port uin
 		t.FailNow()
 	}
 	return u, kc
+}
+
+// keepPcapOnFailure makes a pcap writer for a test's frames, in a file
+// that is kept (and named in the log) when the test fails.
+func keepPcapOnFailure(t *testing.T, name string) *memvi.PcapWriter {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcap, err := memvi.NewPcapWriter(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		pcap.Flush()
+		f.Close()
+		if t.Failed() {
+			keep := filepath.Join(os.TempDir(), name)
+			if os.Rename(path, keep) == nil {
+				t.Logf("pcap of the failing run: %s", keep)
+			}
+		}
+	})
+	return pcap
 }

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,24 +24,8 @@ func TestTCPFaultyLink(t *testing.T) {
 	for _, buf := range []int{16384, 131072} {
 		for seed := uint64(1); seed <= 3; seed++ {
 			t.Run(fmt.Sprintf("buf%d-seed%d", buf, seed), func(t *testing.T) {
-				pcapPath := filepath.Join(t.TempDir(), fmt.Sprintf("tcp-seed%d-buf%d.pcap", seed, buf))
-				f, err := os.Create(pcapPath)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pcap, err := memvi.NewPcapWriter(f)
-				if err != nil {
-					t.Fatal(err)
-				}
+				pcap := keepPcapOnFailure(t, fmt.Sprintf("tcp-seed%d-buf%d.pcap", seed, buf))
 				n := newNet(t, memvi.Options{Seed: seed, Frames: 2048, Pcap: pcap}, nil)
-				defer func() {
-					f.Close()
-					if t.Failed() {
-						keep := filepath.Join(os.TempDir(), filepath.Base(pcapPath))
-						os.Rename(pcapPath, keep)
-						t.Logf("pcap of the exchange: %s", keep)
-					}
-				}()
 				cfg := tcp.Config{SndBuf: buf, RcvBuf: buf}
 				l, err := n.b.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 8000), 8, cfg)
 				if err != nil {

@@ -42,14 +42,9 @@ const holdMax = time.Millisecond
 
 type direction struct {
 	in     *Injector
-	q      []waiting // by time, FIFO among equals
-	held   *waiting
+	q      []Timed // by time, FIFO among equals
+	held   *Timed
 	counts Counts
-}
-
-type waiting struct {
-	at time.Duration
-	d  vi.Desc
 }
 
 // Counts are the impairments done in one direction.
@@ -130,50 +125,39 @@ func (d *Device) admit(w int, desc vi.Desc, now time.Duration) {
 	at := now + dr.in.Delay
 	if f.Hold {
 		dr.counts.Reordered++
-		dr.held = &waiting{at: at, d: desc}
+		dr.held = &Timed{At: at, Desc: desc}
 		return
 	}
-	dr.push(waiting{at, desc})
+	dr.q = Schedule(dr.q, Timed{at, desc})
 	if f.Copies > 1 {
 		var one [1]vi.Desc
 		if d.inner.Alloc(one[:]) == 1 {
 			dup := one[0]
 			dup.Len = uint32(copy(d.inner.Bytes(vi.Desc{Addr: dup.Addr, Len: dup.Len}), b))
 			dr.counts.Duplicated++
-			dr.push(waiting{at, dup})
+			dr.q = Schedule(dr.q, Timed{at, dup})
 		}
 	}
 	if h := dr.held; h != nil {
 		// The held frame goes after this one.
 		dr.held = nil
-		dr.push(waiting{max(h.at, at), h.d})
+		dr.q = Schedule(dr.q, Timed{max(h.At, at), h.Desc})
 	}
-}
-
-// push queues a frame by its time, behind those of the same time.
-func (dr *direction) push(w waiting) {
-	i := len(dr.q)
-	for i > 0 && dr.q[i-1].at > w.at {
-		i--
-	}
-	dr.q = append(dr.q, waiting{})
-	copy(dr.q[i+1:], dr.q[i:])
-	dr.q[i] = w
 }
 
 // release lets a held frame go when no frame came to pass it in time.
 func (dr *direction) release(now time.Duration) {
-	if h := dr.held; h != nil && now >= h.at+holdMax {
+	if h := dr.held; h != nil && now >= h.At+holdMax {
 		dr.held = nil
-		dr.push(*h)
+		dr.q = Schedule(dr.q, *h)
 	}
 }
 
 // take moves frames whose time has come into ds and returns how many.
 func (dr *direction) take(ds []vi.Desc, now time.Duration) int {
 	n := 0
-	for n < len(ds) && len(dr.q) > 0 && dr.q[0].at <= now {
-		ds[n] = dr.q[0].d
+	for n < len(ds) && len(dr.q) > 0 && dr.q[0].At <= now {
+		ds[n] = dr.q[0].Desc
 		n++
 		dr.q = dr.q[1:]
 	}
@@ -227,7 +211,7 @@ func (d *Device) Send(ds []vi.Desc) (int, error) {
 func (d *Device) flush(now time.Duration) {
 	dr := &d.dir[tx]
 	dr.release(now)
-	for len(dr.q) > 0 && dr.q[0].at <= now {
+	for len(dr.q) > 0 && dr.q[0].At <= now {
 		b := d.batch[:cap(d.batch)]
 		k := dr.take(b, now)
 		if d.tap != nil {
@@ -249,11 +233,11 @@ func (d *Device) arm(now time.Duration) {
 	next := time.Duration(0)
 	for i := range d.dir {
 		dr := &d.dir[i]
-		if len(dr.q) > 0 && (next == 0 || dr.q[0].at < next) {
-			next = max(dr.q[0].at, 1)
+		if len(dr.q) > 0 && (next == 0 || dr.q[0].At < next) {
+			next = max(dr.q[0].At, 1)
 		}
-		if h := dr.held; h != nil && (next == 0 || h.at+holdMax < next) {
-			next = h.at + holdMax
+		if h := dr.held; h != nil && (next == 0 || h.At+holdMax < next) {
+			next = h.At + holdMax
 		}
 	}
 	if next == d.armed {
@@ -331,10 +315,10 @@ func (d *Device) Close() error {
 	for i := range d.dir {
 		dr := &d.dir[i]
 		for _, w := range dr.q {
-			d.free(w.d)
+			d.free(w.Desc)
 		}
 		if dr.held != nil {
-			d.free(dr.held.d)
+			d.free(dr.held.Desc)
 		}
 		dr.q, dr.held = nil, nil
 	}

@@ -10,6 +10,8 @@ package fault
 import (
 	"math/rand/v2"
 	"time"
+
+	"github.com/accelnet/accel/vi"
 )
 
 // Faults are the impairments of one direction. Probabilities are per frame.
@@ -71,4 +73,24 @@ func FlipBit(b []byte, i int) {
 	if i >= 0 && i/8 < len(b) {
 		b[i/8] ^= 1 << (i % 8)
 	}
+}
+
+// Timed is a frame on its way, due at At.
+type Timed struct {
+	At   time.Duration
+	Desc vi.Desc
+}
+
+// Schedule puts w into q, which is kept in order of time; frames due at
+// the same time stay in the order they came, so that only Reorder
+// reorders.
+func Schedule(q []Timed, w Timed) []Timed {
+	i := len(q)
+	for i > 0 && q[i-1].At > w.At {
+		i--
+	}
+	q = append(q, Timed{})
+	copy(q[i+1:], q[i:])
+	q[i] = w
+	return q
 }

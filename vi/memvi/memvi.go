@@ -51,19 +51,14 @@ type VI struct {
 	mu     sync.Mutex // guards everything below: the peer delivers into it
 	mem    []byte
 	pool   []uint64
-	wire   []inflight // frames on the way to this VI, in delivery order
-	held   *inflight  // a frame held back for reordering, on its way out
+	wire   []fault.Timed // frames on the way to this VI, in delivery order
+	held   *fault.Timed  // a frame held back for reordering, on its way out
 	stats  vi.Stats
 	closed bool
 	// signalled: the eventfd holds a count. It is written when the wire
 	// goes from empty to not, and read when Recv empties it, so a burst
 	// costs two system calls, not two a frame.
 	signalled bool
-}
-
-type inflight struct {
-	at   time.Duration
-	desc vi.Desc
 }
 
 var _ vi.Device = (*VI)(nil)
@@ -107,7 +102,7 @@ func newVI(name string, o *Options, f Faults, seed uint64, mac [6]byte) (*VI, er
 		name: name, opts: o, fault: fault.NewInjector(f, seed), efd: efd,
 		mem:  make([]byte, o.Frames*o.FrameSize),
 		pool: make([]uint64, 0, o.Frames),
-		wire: make([]inflight, 0, o.Frames),
+		wire: make([]fault.Timed, 0, o.Frames),
 		info: vi.Info{Name: name, Ifindex: 1, MTU: o.MTU, HWAddr: mac, FrameSize: o.FrameSize, Frames: o.Frames},
 	}
 	for i := range o.Frames {
@@ -129,8 +124,8 @@ func (v *VI) Recv(ds []vi.Desc) int {
 	now := v.opts.Now()
 	v.mu.Lock()
 	n := 0
-	for n < len(ds) && n < len(v.wire) && v.wire[n].at <= now {
-		ds[n] = v.wire[n].desc
+	for n < len(ds) && n < len(v.wire) && v.wire[n].At <= now {
+		ds[n] = v.wire[n].Desc
 		v.stats.RxPackets++
 		v.stats.RxBytes += uint64(ds[n].Len)
 		n++
@@ -213,7 +208,7 @@ func (v *VI) transmit(d vi.Desc, now time.Duration) {
 	if f.Hold {
 		// Hold this frame: it leaves after the next one.
 		if pd, ok := v.peer.deliver(b, f.Flip, at, false); ok {
-			v.held = &inflight{at: at, desc: pd}
+			v.held = &fault.Timed{At: at, Desc: pd}
 		}
 		return
 	}
@@ -245,22 +240,14 @@ func (v *VI) deliver(b []byte, flip int, at time.Duration, queue bool) (vi.Desc,
 		p.Write(at, dst)
 	}
 	if queue {
-		v.enqueue(inflight{at: at, desc: d})
+		v.enqueue(fault.Timed{At: at, Desc: d})
 	}
 	return d, true
 }
 
-func (v *VI) enqueue(f inflight) {
+func (v *VI) enqueue(f fault.Timed) {
 	v.mu.Lock()
-	// Keep delivery order by time; frames sent later with the same delay
-	// go behind, so only Reorder reorders.
-	i := len(v.wire)
-	for i > 0 && v.wire[i-1].at > f.at {
-		i--
-	}
-	v.wire = append(v.wire, inflight{})
-	copy(v.wire[i+1:], v.wire[i:])
-	v.wire[i] = f
+	v.wire = fault.Schedule(v.wire, f)
 	signal := !v.signalled
 	v.signalled = true
 	v.mu.Unlock()
@@ -278,7 +265,7 @@ func (v *VI) NextDue() (time.Duration, bool) {
 	if len(v.wire) == 0 {
 		return 0, false
 	}
-	return v.wire[0].at, true
+	return v.wire[0].At, true
 }
 
 // FD is an eventfd that is readable when frames were queued to this VI.
