@@ -281,8 +281,19 @@ func (sh *Shim) settle(s *Socket) bool {
 
 // Ready is the socket's poll(2) state.
 func (sh *Shim) Ready(s *Socket) (in, out, errp, hup bool) {
+	return sh.ready(s, false)
+}
+
+// ready is Ready; edge (an edge-triggered waiter) polls the stack even
+// when data already waits, so that new datagrams behind it count.
+func (sh *Shim) ready(s *Socket, edge bool) (in, out, errp, hup bool) {
 	s.touch()
-	in = s.u.Readable() || s.shutRD.Load()
+	if edge {
+		in = s.u.ReadablePolled()
+	} else {
+		in = s.u.Readable()
+	}
+	in = in || s.shutRD.Load()
 	out = true // a UDP socket is always writable: sends never queue
 	return in, out, s.u.HasError(), s.shutRD.Load() && s.shutWR.Load()
 }
@@ -294,8 +305,18 @@ func (sh *Shim) Close(fd int) {
 	delete(sh.pre, fd)
 	if e := sh.epolls[fd]; e != nil {
 		delete(sh.epolls, fd)
+		last := true
+		for _, other := range sh.epolls {
+			if other == e {
+				last = false // a duplicate of the fd still holds the instance
+				break
+			}
+		}
 		// Parents forget it, as the kernel does at its last close.
 		for _, p := range sh.epolls {
+			if !last {
+				break
+			}
 			p.mu.Lock()
 			p.entries = slices.DeleteFunc(p.entries, func(x *epEntry) bool { return x.sub == e })
 			p.mu.Unlock()
@@ -350,6 +371,12 @@ func (sh *Shim) Dup(oldfd, newfd int) {
 	if sh.fds.get(newfd) != nil {
 		sh.Close(newfd)
 	}
+	sh.mu.Lock()
+	if e := sh.epolls[oldfd]; e != nil {
+		// An epoll fd's duplicate is the same instance: one shadow.
+		sh.epolls[newfd] = e
+	}
+	sh.mu.Unlock()
 	s := sh.fds.get(oldfd)
 	if s == nil {
 		return

@@ -198,12 +198,35 @@ func (e *epollSet) sockets(out []*Socket, depth int) []*Socket {
 	return out
 }
 
+// generation sums the generations of the set's sockets, nested sets'
+// included: it changes with every new event in the set, which is what an
+// edge-triggered parent reports (the kernel wakes a parent's entry for
+// an epoll fd when an event joins the child's ready list).
+func (e *epollSet) generation(depth int) uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var g uint64
+	for _, en := range e.entries {
+		switch {
+		case en.s != nil:
+			g += en.s.u.Generation()
+		case en.sub != nil && en.sub != e && depth < maxNesting:
+			g += en.sub.generation(depth + 1)
+		}
+	}
+	return g
+}
+
 // maxNesting bounds nested epoll sets, as the kernel's EP_MAX_NESTS.
 const maxNesting = 4
 
 // peek reports whether a wait on the set would return an accelerated
 // member, without consuming an edge or a one-shot.
-func (e *epollSet) peek(sh *Shim, depth int) bool {
+func (e *epollSet) peek(sh *Shim, depth int) bool { return e.peekEdge(sh, depth, false) }
+
+// peekEdge is peek; edge polls the members' stacks even when data waits
+// (for an edge-triggered parent, see Shim.ready).
+func (e *epollSet) peekEdge(sh *Shim, depth int, edge bool) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, en := range e.entries {
@@ -211,12 +234,20 @@ func (e *epollSet) peek(sh *Shim, depth int) bool {
 			continue
 		}
 		if en.sub != nil {
-			if en.sub != e && depth < maxNesting && en.events&(unix.EPOLLIN|unix.EPOLLRDNORM) != 0 && en.sub.peek(sh, depth+1) {
+			if en.sub == e || depth >= maxNesting || en.events&(unix.EPOLLIN|unix.EPOLLRDNORM) == 0 {
+				continue
+			}
+			et := en.events&epollET != 0
+			ready := en.sub.peekEdge(sh, depth+1, edge || et)
+			if et && !en.inEdge && en.sub.generation(depth+1) == en.gen {
+				continue // no new event since the last report
+			}
+			if ready {
 				return true
 			}
 			continue
 		}
-		in, out, errp, hup := sh.Ready(en.s)
+		in, out, errp, hup := sh.ready(en.s, edge || en.events&epollET != 0)
 		if en.events&epollET != 0 {
 			in = in && (en.inEdge || en.s.u.Generation() != en.gen)
 			out = out && en.outEdge
@@ -258,15 +289,31 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 			continue
 		}
 		if en.sub != nil {
-			// A nested set is readable while one of its members is; it
-			// is reported level-triggered (and once, with EPOLLONESHOT).
-			if en.sub == e || !en.sub.peek(sh, 1) {
+			// A nested set is readable while one of its members is:
+			// level-triggered, or with EPOLLET once per new event in it,
+			// or once with EPOLLONESHOT.
+			if en.sub == e {
+				continue
+			}
+			// peek first: it polls the stacks, which may queue what the
+			// generation must count.
+			ready := en.sub.peekEdge(sh, 1, en.events&epollET != 0)
+			if en.events&epollET != 0 {
+				if g := en.sub.generation(1); g != en.gen {
+					en.gen, en.inEdge = g, true
+				}
+				if !en.inEdge {
+					continue
+				}
+			}
+			if !ready {
 				continue
 			}
 			r := en.events & (unix.EPOLLIN | unix.EPOLLRDNORM)
 			if r == 0 {
 				continue
 			}
+			en.inEdge = false
 			if en.events&epollOneshot != 0 {
 				en.disabled = true
 			}
@@ -275,7 +322,7 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 			n++
 			continue
 		}
-		in, out, errp, hup := sh.Ready(en.s)
+		in, out, errp, hup := sh.ready(en.s, en.events&epollET != 0)
 		var r uint32
 		if en.events&epollET != 0 {
 			if g := en.s.u.Generation(); g != en.gen {

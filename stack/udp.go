@@ -417,6 +417,20 @@ func (u *UDPSocket) Readable() bool {
 	return u.q.Len() > 0 || u.err != 0
 }
 
+// ReadablePolled is Readable after polling the stack even when data
+// already waits: an edge-triggered waiter must see the datagrams that
+// arrived behind those queued (they make a new edge).
+func (u *UDPSocket) ReadablePolled() bool {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ring()
+	if !u.detached {
+		s.pollFast()
+	}
+	return u.q.Len() > 0 || u.err != 0
+}
+
 // Queued is how many datagrams wait, without polling.
 func (u *UDPSocket) Queued() int { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.q.Len() }
 

@@ -120,6 +120,9 @@ enum {
 	FD_SHADOW = 4, /* an epoll fd with accelerated members or nested sets */
 	FD_EPOLLFD = 8, /* an epoll fd */
 	FD_GO = 16,     /* one of the Go part's own fds (see go_fds) */
+	/* An epoll fd with duplicates: another fd may add accelerated
+	 * members to the instance, so it is always treated as shadowed. */
+	FD_EPALIAS = 32,
 };
 
 #define FD_TABLE (1 << 20)
@@ -138,7 +141,7 @@ static inline void set_kind(int fd, int k)
 
 static inline int shadowed(int fd)
 {
-	return (unsigned)fd < FD_TABLE && (fdtab[fd] & FD_SHADOW);
+	return (unsigned)fd < FD_TABLE && (fdtab[fd] & (FD_SHADOW | FD_EPALIAS));
 }
 
 /* The Go part's path, and the last signal a trampoline saw on this
@@ -1275,7 +1278,8 @@ static void note_dup(int oldfd, int newfd)
 	if (newfd < 0 || oldfd == newfd)
 		return;
 	int was = kind(newfd);
-	if (was == FD_ACCEL && ready())
+	int was_epoll = (unsigned)newfd < FD_TABLE && (fdtab[newfd] & FD_EPOLLFD);
+	if ((was == FD_ACCEL || was_epoll) && ready())
 		GO_DO(go.close(newfd));
 	if ((unsigned)newfd < FD_TABLE)
 		fdtab[newfd] = 0;
@@ -1289,6 +1293,15 @@ static void note_dup(int oldfd, int newfd)
 		}
 	} else {
 		set_kind(newfd, k);
+	}
+	if ((unsigned)oldfd < FD_TABLE && (unsigned)newfd < FD_TABLE && (fdtab[oldfd] & FD_EPOLLFD)) {
+		/* A duplicate of an epoll fd is the same epoll instance: it
+		 * shares the shadow of the accelerated members, and either fd
+		 * may change them. */
+		fdtab[oldfd] |= FD_EPALIAS;
+		fdtab[newfd] |= fdtab[oldfd] & (FD_EPOLLFD | FD_SHADOW | FD_EPALIAS);
+		if (ready())
+			GO_DO(go.dup(oldfd, newfd));
 	}
 }
 

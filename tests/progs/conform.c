@@ -355,9 +355,14 @@ static int test(const char *peeraddr, int port)
 	usleep(200000);
 	T("epoll_wait ET", epoll_wait(ep, out, 4, 1000));
 	T("epoll_wait ET again", epoll_wait(ep, out, 4, 0));
+	/* A new datagram behind the unread ones is a new edge. */
+	cmd(s, &pa, "B1,10");
+	T("epoll_wait ET new datagram", epoll_wait(ep, out, 4, 2000));
+	T("epoll_wait ET again", epoll_wait(ep, out, 4, 0));
 	T("recv one", recv(s, buf, sizeof buf, 0));
 	T("epoll_wait ET after read", epoll_wait(ep, out, 4, 0));
 	T("recv two", recv(s, buf, sizeof buf, 0));
+	T("recv three", recv(s, buf, sizeof buf, 0));
 	ev.events = EPOLLIN | EPOLLONESHOT;
 	T("epoll_ctl MOD ONESHOT", epoll_ctl(ep, EPOLL_CTL_MOD, s, &ev));
 	cmd(s, &pa, "B2,10");
@@ -404,6 +409,49 @@ static int test(const char *peeraddr, int port)
 	T("poll inner drained", poll(&pe, 1, 0));
 	T("epoll_ctl DEL socket", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
 	T("close outer", close(ep2));
+
+	/* An epoll fd inside another, edge-triggered: the outer reports the
+	 * inner once per new event in it. */
+	ep2 = T("epoll_create1 outer ET", epoll_create1(0));
+	nev.events = EPOLLIN | EPOLLET;
+	T("epoll_ctl ADD inner to outer ET", epoll_ctl(ep2, EPOLL_CTL_ADD, ep, &nev));
+	T("epoll_ctl ADD socket to inner", epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
+	cmd(s, &pa, "B1,10");
+	T("epoll_wait outer ET", epoll_wait(ep2, out, 4, 2000));
+	T("epoll_wait outer ET again", epoll_wait(ep2, out, 4, 0));
+	cmd(s, &pa, "B1,10");
+	T("epoll_wait outer ET new event", epoll_wait(ep2, out, 4, 2000));
+	T("epoll_wait outer ET again", epoll_wait(ep2, out, 4, 0));
+	T("recv one", recv(s, buf, sizeof buf, 0));
+	T("recv two", recv(s, buf, sizeof buf, 0));
+	T("epoll_wait outer ET drained", epoll_wait(ep2, out, 4, 0));
+	T("epoll_ctl DEL socket", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
+	T("close outer ET", close(ep2));
+
+	/* A duplicate of an epoll fd is the same epoll instance: it sees the
+	 * members, also once the original fd is closed. */
+	int epa = T("epoll_create1 for dup", epoll_create1(0));
+	ev.events = EPOLLIN;
+	ev.data.u64 = 0x77;
+	T("epoll_ctl ADD socket", epoll_ctl(epa, EPOLL_CTL_ADD, s, &ev));
+	int epb = T("dup epoll fd", dup(epa));
+	T("epoll_wait dup empty", epoll_wait(epb, out, 4, 0));
+	cmd(s, &pa, "B1,10");
+	n = T("epoll_wait dup", epoll_wait(epb, out, 4, 2000));
+	say("dup data=%llx", n > 0 ? (unsigned long long)out[0].data.u64 : 0ULL);
+	T("close original epoll fd", close(epa));
+	n = T("epoll_wait dup after close", epoll_wait(epb, out, 4, 0));
+	say("dup data=%llx", n > 0 ? (unsigned long long)out[0].data.u64 : 0ULL);
+	T("recv it", recv(s, buf, sizeof buf, 0));
+	T("epoll_wait dup drained", epoll_wait(epb, out, 4, 0));
+	int epc = T("dup2 epoll fd", dup2(epb, 900));
+	cmd(s, &pa, "B1,10");
+	n = T("epoll_wait dup2", epoll_wait(epc, out, 4, 2000));
+	say("dup2 data=%llx", n > 0 ? (unsigned long long)out[0].data.u64 : 0ULL);
+	T("recv it", recv(s, buf, sizeof buf, 0));
+	T("close dup2", close(epc));
+	T("epoll_ctl DEL via dup", epoll_ctl(epb, EPOLL_CTL_DEL, s, NULL));
+	T("close dup", close(epb));
 
 	/* Connected: filtering, send without address, readv/writev. */
 	T("connect peer", connect(s, (void *)&pa, sizeof pa));
