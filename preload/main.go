@@ -217,7 +217,7 @@ func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t
 	if !ok {
 		return -C.longlong(unix.EFAULT)
 	}
-	n, mflags, from, err := sh.Recv(int(fd), bufs, int(flags))
+	n, mflags, from, anc, err := sh.RecvMsg(int(fd), bufs, int(flags))
 	if err != nil {
 		if s := sh.Lookup(int(fd)); err == shim.ErrWait && s != nil {
 			*timeo = C.int64_t(s.Timeout(false))
@@ -235,9 +235,59 @@ func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t
 	} else {
 		m.Namelen = 0
 	}
-	m.Controllen = 0
 	m.Flags = int32(mflags)
+	if m.Control != nil && m.Controllen > 0 {
+		ctl := unsafe.Slice(m.Control, m.Controllen)
+		used := 0
+		if anc.Stamp {
+			// Linux puts the timestamps first (sock_recv_cmsgs), then
+			// the IP ones (ip_cmsg_recv).
+			var tv [16]byte
+			sec, nsec := anc.StampUnixNanosec/1e9, anc.StampUnixNanosec%1e9
+			typ := unix.SO_TIMESTAMP // SCM_TIMESTAMP: a timeval
+			if anc.StampNS {
+				typ = unix.SO_TIMESTAMPNS // SCM_TIMESTAMPNS: a timespec
+			} else {
+				nsec /= 1e3
+			}
+			binary.NativeEndian.PutUint64(tv[0:8], uint64(sec))
+			binary.NativeEndian.PutUint64(tv[8:16], uint64(nsec))
+			used = putCmsg(ctl, used, unix.SOL_SOCKET, typ, tv[:], &m.Flags)
+		}
+		if anc.PktInfo {
+			var pi [unix.SizeofInet4Pktinfo]byte
+			binary.NativeEndian.PutUint32(pi[0:4], uint32(anc.Ifindex))
+			copy(pi[4:8], anc.SpecDst[:])
+			copy(pi[8:12], anc.Dst[:])
+			used = putCmsg(ctl, used, unix.IPPROTO_IP, unix.IP_PKTINFO, pi[:], &m.Flags)
+		}
+		m.Controllen = uint64(used)
+	} else {
+		m.Controllen = 0
+	}
 	return C.longlong(n)
+}
+
+// putCmsg writes one control message at ctl[used:] as Linux's put_cmsg
+// does: what does not fit is cut and MSG_CTRUNC set, and it returns the
+// bytes of ctl used.
+func putCmsg(ctl []byte, used, level, typ int, data []byte, flags *int32) int {
+	room := len(ctl) - used
+	if room < unix.SizeofCmsghdr {
+		*flags |= unix.MSG_CTRUNC
+		return used
+	}
+	cmlen := unix.CmsgLen(len(data))
+	if room < cmlen {
+		*flags |= unix.MSG_CTRUNC
+		cmlen = room
+	}
+	h := ctl[used : used+unix.SizeofCmsghdr]
+	binary.NativeEndian.PutUint64(h[0:8], uint64(cmlen))
+	binary.NativeEndian.PutUint32(h[8:12], uint32(level))
+	binary.NativeEndian.PutUint32(h[12:16], uint32(typ))
+	copy(ctl[used+unix.SizeofCmsghdr:used+cmlen], data)
+	return used + min(unix.CmsgSpace(len(data)), room)
 }
 
 //export accel_go_thread

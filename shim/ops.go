@@ -183,15 +183,33 @@ func totalLen(bufs [][]byte) int {
 // datagram's length with MSG_TRUNC), MSG_TRUNC in msgFlags when the
 // datagram was longer than bufs, and the sender.
 func (sh *Shim) Recv(fd int, bufs [][]byte, flags int) (n, msgFlags int, from netip.AddrPort, err error) {
+	n, msgFlags, from, _, err = sh.RecvMsg(fd, bufs, flags)
+	return n, msgFlags, from, err
+}
+
+// Ancillary is what recvmsg reports beside the data, for the options the
+// socket has on: IP_PKTINFO (the interface, the local address and the
+// destination of the header) and a receive timestamp (SO_TIMESTAMP as a
+// timeval, SO_TIMESTAMPNS as a timespec).
+type Ancillary struct {
+	PktInfo          bool
+	Ifindex          int
+	SpecDst, Dst     [4]byte
+	Stamp, StampNS   bool
+	StampUnixNanosec int64
+}
+
+// RecvMsg is Recv with the datagram's ancillary data.
+func (sh *Shim) RecvMsg(fd int, bufs [][]byte, flags int) (n, msgFlags int, from netip.AddrPort, anc Ancillary, err error) {
 	s := sh.fds.get(fd)
 	if s == nil {
-		return 0, 0, from, ErrPass
+		return 0, 0, from, anc, ErrPass
 	}
 	if flags&unix.MSG_ERRQUEUE != 0 {
 		// The error queue is the kernel socket's. Other flags UDP
 		// ignores (MSG_NOSIGNAL, MSG_WAITALL, MSG_CMSG_CLOEXEC, ...)
 		// the stack ignores too.
-		return 0, 0, from, ErrPass
+		return 0, 0, from, anc, ErrPass
 	}
 	s.touch()
 	var b []byte
@@ -202,7 +220,7 @@ func (sh *Shim) Recv(fd int, bufs [][]byte, flags int) (n, msgFlags int, from ne
 		pooled = scratch.Get().(*[]byte)
 		b = (*pooled)[:min(totalLen(bufs), udp.MaxPayload)]
 	}
-	got, from, err := s.u.RecvFrom(b, flags&unix.MSG_PEEK != 0, true)
+	got, from, meta, err := s.u.RecvMeta(b, flags&unix.MSG_PEEK != 0, true)
 	if pooled != nil {
 		if err == nil {
 			scatter(bufs, b[:min(got, len(b))])
@@ -213,19 +231,19 @@ func (sh *Shim) Recv(fd int, bufs [][]byte, flags int) (n, msgFlags int, from ne
 	case err == unix.EAGAIN:
 		if s.u.Detached() {
 			sh.forget(s)
-			return 0, 0, from, ErrForget
+			return 0, 0, from, anc, ErrForget
 		}
 		if s.nonblock.Load() || flags&unix.MSG_DONTWAIT != 0 {
-			return 0, 0, from, unix.EAGAIN
+			return 0, 0, from, anc, unix.EAGAIN
 		}
 		if s.shutRD.Load() {
 			// Linux: a blocking receive on a socket shut for reading
 			// returns 0 instead of waiting; a non-blocking one EAGAIN.
-			return 0, 0, from, nil
+			return 0, 0, from, anc, nil
 		}
-		return 0, 0, from, ErrWait
+		return 0, 0, from, anc, ErrWait
 	case err != nil:
-		return 0, 0, from, err
+		return 0, 0, from, anc, err
 	}
 	n = got
 	if got > len(b) {
@@ -239,7 +257,19 @@ func (sh *Shim) Recv(fd int, bufs [][]byte, flags int) (n, msgFlags int, from ne
 		s.rxBytes.Add(uint64(got))
 		sh.settle(s)
 	}
-	return n, msgFlags, from, nil
+	if s.pktinfo.Load() {
+		anc.PktInfo, anc.Ifindex, anc.Dst = true, s.u.Stack().Ifindex(), meta.Dst
+		// ipi_spec_dst: the local address the datagram was for, or for
+		// a group or broadcast the interface's (fib_compute_spec_dst).
+		anc.SpecDst = meta.Dst
+		if d := netip.AddrFrom4(meta.Dst); d != s.u.StackAddr() {
+			anc.SpecDst = s.u.StackAddr().As4()
+		}
+	}
+	if s.stamp.Load() && meta.Stamp != 0 {
+		anc.Stamp, anc.StampNS, anc.StampUnixNanosec = true, s.stampNS.Load(), meta.Stamp
+	}
+	return n, msgFlags, from, anc, nil
 }
 
 func scatter(bufs [][]byte, b []byte) {
@@ -437,6 +467,10 @@ func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 		}
 		return
 	}
+	if (level == unix.IPPROTO_IP && name == unix.IP_PKTINFO) || (level == unix.SOL_SOCKET && (name == unix.SO_TIMESTAMP || name == unix.SO_TIMESTAMPNS)) {
+		sh.recvOptions(s, fd)
+		return
+	}
 	if what := KernelOnly(level, name); what != "" && intOf(val) != 0 {
 		sh.Handover(s, what+" is on: the kernel's socket gives it")
 		return
@@ -520,6 +554,25 @@ func (sh *Shim) InQueue(fd int) (int, error) {
 		return 0, ErrPass
 	}
 	return s.u.Pending(), nil
+}
+
+// recvOptions reads what ancillary data the kernel's socket now asks for
+// (after a setsockopt, or at adoption) and has the stack keep it: Linux's
+// rules between SO_TIMESTAMP and SO_TIMESTAMPNS (the last one set decides
+// the format, turning either off turns both off) are the kernel's, read
+// back.
+func (sh *Shim) recvOptions(s *Socket, fd int) {
+	on := func(level, name int) bool {
+		v, err := unix.GetsockoptInt(fd, level, name)
+		return err == nil && v != 0
+	}
+	pkt := on(unix.IPPROTO_IP, unix.IP_PKTINFO)
+	ns := on(unix.SOL_SOCKET, unix.SO_TIMESTAMPNS)
+	stamp := ns || on(unix.SOL_SOCKET, unix.SO_TIMESTAMP)
+	s.pktinfo.Store(pkt)
+	s.stamp.Store(stamp)
+	s.stampNS.Store(ns)
+	s.u.SetRecvMeta(pkt, stamp)
 }
 
 // Handover gives a socket back to the kernel: its filter goes, what the

@@ -116,6 +116,9 @@ type Socket struct {
 	sndtimeo atomic.Int64
 	shutRD   atomic.Bool
 	shutWR   atomic.Bool
+	// The ancillary data recvmsg gives (IP_PKTINFO, SO_TIMESTAMP,
+	// SO_TIMESTAMPNS), as the kernel's socket has them on.
+	pktinfo, stamp, stampNS atomic.Bool
 
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 }
@@ -250,7 +253,6 @@ var kernelOnlyOptions = []struct {
 	level, name int
 	what        string
 }{
-	{unix.IPPROTO_IP, unix.IP_PKTINFO, "IP_PKTINFO"},
 	{unix.IPPROTO_IP, unix.IP_RECVTTL, "IP_RECVTTL"},
 	{unix.IPPROTO_IP, unix.IP_RECVTOS, "IP_RECVTOS"},
 	{unix.IPPROTO_IP, unix.IP_RECVOPTS, "IP_RECVOPTS"},
@@ -258,9 +260,12 @@ var kernelOnlyOptions = []struct {
 	{unix.IPPROTO_IP, unix.IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR"},
 	{unix.IPPROTO_IP, unix.IP_RECVERR, "IP_RECVERR"},
 	{unix.IPPROTO_IP, unix.IP_TRANSPARENT, "IP_TRANSPARENT"},
-	{unix.SOL_SOCKET, unix.SO_TIMESTAMP, "SO_TIMESTAMP"},
-	{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, "SO_TIMESTAMPNS"},
 	{unix.SOL_SOCKET, unix.SO_TIMESTAMPING, "SO_TIMESTAMPING"},
+	// The 64-bit-time forms, which 32-bit programs use; on this
+	// architecture's ABI the classic ones above are the stack's.
+	{unix.SOL_SOCKET, unix.SO_TIMESTAMP_NEW, "SO_TIMESTAMP_NEW"},
+	{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, "SO_TIMESTAMPNS_NEW"},
+	{unix.SOL_SOCKET, unix.SO_TIMESTAMPING_NEW, "SO_TIMESTAMPING_NEW"},
 	{unix.SOL_SOCKET, unix.SO_RXQ_OVFL, "SO_RXQ_OVFL"},
 	{unix.SOL_SOCKET, unix.SO_MARK, "SO_MARK"},
 }
@@ -366,6 +371,7 @@ func (sh *Shim) noVI(fd int, err error) error {
 // mirrorOptions copies the kernel socket's options that the stack acts
 // on: those the application set before the decision.
 func (sh *Shim) mirrorOptions(s *Socket, fd int) {
+	sh.recvOptions(s, fd)
 	for _, o := range mirrored {
 		if v, err := unix.GetsockoptInt(fd, o.level, o.name); err == nil {
 			s.mirror(o.level, o.name, v)

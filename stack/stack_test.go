@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/accelnet/accel/stack/wire"
+	"github.com/accelnet/accel/udp"
 	"github.com/accelnet/accel/vi"
 	"github.com/accelnet/accel/vi/memvi"
 )
@@ -592,5 +593,40 @@ func TestConcurrentUse(t *testing.T) {
 	<-done
 	if got != 2*per {
 		t.Fatalf("received %d of %d", got, 2*per)
+	}
+}
+
+// TestRecvMeta: a socket that asks keeps each datagram's destination
+// (unicast: our address; a group's: the group) and arrival time; one
+// that does not ask keeps neither.
+func TestRecvMeta(t *testing.T) {
+	n := newNet(t, memvi.Options{}, nil)
+	g := netip.MustParseAddr("239.9.9.8")
+	server := udpSock(t, n.b, 7300)
+	server.JoinGroup(g)
+	plain := udpSock(t, n.b, 7301)
+	client := udpSock(t, n.a, 0)
+	server.SetRecvMeta(true, true)
+	before := time.Now().UnixNano()
+	client.SendTo([]byte("uni"), netip.AddrPortFrom(addrB.Addr(), 7300))
+	client.SendTo([]byte("grp"), netip.AddrPortFrom(g, 7300))
+	client.SendTo([]byte("plain"), netip.AddrPortFrom(addrB.Addr(), 7301))
+	n.settle(time.Millisecond)
+	b := make([]byte, 64)
+	want := map[string]netip.Addr{"uni": addrB.Addr(), "grp": g}
+	for range 2 {
+		// (The unicast one may come second: it waited for ARP.)
+		k, _, m, err := server.RecvMeta(b, false, false)
+		dst, ok := want[string(b[:k])]
+		if err != nil || !ok {
+			t.Fatalf("got %q %v", b[:k], err)
+		}
+		delete(want, string(b[:k]))
+		if netip.AddrFrom4(m.Dst) != dst || m.Stamp < before || m.Stamp > time.Now().UnixNano() {
+			t.Fatalf("%s: meta %+v, want destination %v and a stamp after %d", b[:k], m, dst, before)
+		}
+	}
+	if _, _, m, err := plain.RecvMeta(b, false, false); err != nil || m != (udp.Meta{}) {
+		t.Fatalf("a socket that did not ask kept %+v (%v)", m, err)
 	}
 }

@@ -1,11 +1,14 @@
 package stack
 
 import (
+	"encoding/binary"
 	"net/netip"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/accelnet/accel/udp"
 	"github.com/accelnet/accel/vi"
 )
 
@@ -102,8 +105,16 @@ func (k *kernel) sendTwin(u *UDPSocket, b []byte, to netip.AddrPort) (int, error
 // drainTwin moves what the twin received into the socket's queue, in the
 // order it arrived, and takes its errors.
 func (k *kernel) drainTwin(u *UDPSocket) {
+	var oob [128]byte
 	for range 64 {
-		n, from, err := unix.Recvfrom(u.twin, k.buf, unix.MSG_DONTWAIT)
+		var n, oobn int
+		var from unix.Sockaddr
+		var err error
+		if u.wantDst || u.wantStamp {
+			n, oobn, _, from, err = unix.Recvmsg(u.twin, k.buf, oob[:], unix.MSG_DONTWAIT)
+		} else {
+			n, from, err = unix.Recvfrom(u.twin, k.buf, unix.MSG_DONTWAIT)
+		}
 		if err == unix.EAGAIN {
 			break
 		}
@@ -119,7 +130,14 @@ func (k *kernel) drainTwin(u *UDPSocket) {
 			continue
 		}
 		if sa, ok := from.(*unix.SockaddrInet4); ok {
-			if !u.q.Push(k.buf[:n], netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))) {
+			ap := netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+			var pushed bool
+			if u.wantDst || u.wantStamp {
+				pushed = u.q.PushMeta(k.buf[:n], ap, twinMeta(u, oob[:oobn]))
+			} else {
+				pushed = u.q.Push(k.buf[:n], ap)
+			}
+			if !pushed {
 				k.s.drop(DropUDPRcvBuf)
 			} else {
 				u.rxGen++
@@ -130,6 +148,31 @@ func (k *kernel) drainTwin(u *UDPSocket) {
 	if !u.adopted {
 		k.readErrors(u)
 	}
+}
+
+// twinMeta is the Meta of a datagram the twin received, from its control
+// messages: the destination of IP_PKTINFO, the kernel's timestamp (or
+// the time now when the kernel gave none).
+func twinMeta(u *UDPSocket, oob []byte) udp.Meta {
+	var m udp.Meta
+	if u.local.IsValid() {
+		m.Dst = u.local.Addr().As4()
+	}
+	cmsgs, _ := unix.ParseSocketControlMessage(oob)
+	for _, c := range cmsgs {
+		switch {
+		case c.Header.Level == unix.IPPROTO_IP && c.Header.Type == unix.IP_PKTINFO && len(c.Data) >= unix.SizeofInet4Pktinfo:
+			copy(m.Dst[:], c.Data[8:12]) // ipi_addr: the header's destination
+		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SO_TIMESTAMPNS && len(c.Data) >= 16:
+			m.Stamp = int64(binary.NativeEndian.Uint64(c.Data[0:8]))*1e9 + int64(binary.NativeEndian.Uint64(c.Data[8:16]))
+		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SO_TIMESTAMP && len(c.Data) >= 16:
+			m.Stamp = int64(binary.NativeEndian.Uint64(c.Data[0:8]))*1e9 + int64(binary.NativeEndian.Uint64(c.Data[8:16]))*1e3
+		}
+	}
+	if u.wantStamp && m.Stamp == 0 {
+		m.Stamp = time.Now().UnixNano()
+	}
+	return m
 }
 
 // readErrors takes the twin's ICMP errors (IP_RECVERR): a refused or

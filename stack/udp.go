@@ -30,6 +30,9 @@ type UDPSocket struct {
 	detached bool
 	// rxGen counts datagrams queued, for edge-triggered readiness.
 	rxGen uint64
+	// wantDst and wantStamp: each datagram keeps the address it was sent
+	// to and its arrival time (IP_PKTINFO, SO_TIMESTAMP; SetRecvMeta).
+	wantDst, wantStamp bool
 
 	groups                          []netip.Addr
 	reuseAddr, reusePort, broadcast bool
@@ -382,27 +385,69 @@ func (u *UDPSocket) SendTo(b []byte, to netip.AddrPort) (int, error) {
 // datagram's whole length is returned even if b was shorter (MSG_PEEK,
 // MSG_TRUNC). EAGAIN when none is there.
 func (u *UDPSocket) RecvFrom(b []byte, peek, trunc bool) (int, netip.AddrPort, error) {
+	n, from, _, err := u.RecvMeta(b, peek, trunc)
+	return n, from, err
+}
+
+// RecvMeta is RecvFrom with the datagram's Meta (its destination and
+// arrival time, when SetRecvMeta asked for them).
+func (u *UDPSocket) RecvMeta(b []byte, peek, trunc bool) (int, netip.AddrPort, udp.Meta, error) {
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u.closed {
-		return 0, netip.AddrPort{}, unix.EBADF
+		return 0, netip.AddrPort{}, udp.Meta{}, unix.EBADF
 	}
 	s.ring()
 	if u.q.Len() == 0 && !u.detached {
 		s.pollFast()
 	}
 	if err := u.takeErr(); err != nil {
-		return 0, netip.AddrPort{}, err
+		return 0, netip.AddrPort{}, udp.Meta{}, err
 	}
-	n, full, from, ok := u.q.Pop(b, peek)
+	n, full, from, m, ok := u.q.PopMeta(b, peek)
 	if !ok {
-		return 0, netip.AddrPort{}, unix.EAGAIN
+		return 0, netip.AddrPort{}, udp.Meta{}, unix.EAGAIN
 	}
 	if trunc {
 		n = full
 	}
-	return n, from, nil
+	return n, from, m, nil
+}
+
+// SetRecvMeta says what each datagram must keep from now on: the address
+// it was sent to (IP_PKTINFO) and the time it arrived (SO_TIMESTAMP,
+// SO_TIMESTAMPNS; taken when the stack queues it, a software receive
+// timestamp as Linux's). A twin of the stack's own is asked for the
+// same, for the datagrams that come through the kernel.
+func (u *UDPSocket) SetRecvMeta(dst, stamp bool) {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u.wantDst, u.wantStamp = dst, stamp
+	if u.twin >= 0 && !u.adopted {
+		unix.SetsockoptInt(u.twin, unix.IPPROTO_IP, unix.IP_PKTINFO, boolInt(dst))
+		unix.SetsockoptInt(u.twin, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, boolInt(stamp))
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// push queues a datagram sent to dst, with what the socket keeps of it.
+func (u *UDPSocket) push(payload []byte, from netip.AddrPort, dst [4]byte) bool {
+	if !u.wantDst && !u.wantStamp {
+		return u.q.Push(payload, from)
+	}
+	m := udp.Meta{Dst: dst}
+	if u.wantStamp {
+		m.Stamp = time.Now().UnixNano()
+	}
+	return u.q.PushMeta(payload, from, m)
 }
 
 // Readable reports whether a datagram or an error is waiting (POLLIN).
@@ -612,7 +657,7 @@ func (s *Stack) deliverUDP(dst [4]byte, port uint16, from netip.AddrPort, payloa
 		if best == nil {
 			return 0, false
 		}
-		if !best.q.Push(payload, from) {
+		if !best.push(payload, from, dst) {
 			return 0, true
 		}
 		best.rxGen++
@@ -620,7 +665,7 @@ func (s *Stack) deliverUDP(dst [4]byte, port uint16, from netip.AddrPort, payloa
 	}
 	for _, u := range ps.socks {
 		if matches(u) {
-			if u.q.Push(payload, from) {
+			if u.push(payload, from, dst) {
 				u.rxGen++
 				delivered++
 			} else {

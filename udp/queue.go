@@ -32,6 +32,15 @@ type datagram struct {
 	from netip.AddrPort
 	off  int
 	n    int
+	meta Meta
+}
+
+// Meta is what a datagram brings besides its payload and sender, for the
+// sockets that ask: the address it was sent to (IP_PKTINFO) and when it
+// arrived (SO_TIMESTAMP, SO_TIMESTAMPNS).
+type Meta struct {
+	Dst   [4]byte
+	Stamp int64 // Unix nanoseconds, 0 when not taken
 }
 
 // NewQueue makes a queue of limit bytes of accounting (SO_RCVBUF).
@@ -55,7 +64,7 @@ func (q *Queue) grow() {
 	for i := range q.mn {
 		d := q.meta[(q.mh+i)%len(q.meta)]
 		copy(nb[off:], q.buf[d.off:d.off+d.n])
-		nm[i] = datagram{from: d.from, off: off, n: d.n}
+		nm[i] = datagram{from: d.from, off: off, n: d.n, meta: d.meta}
 		off += d.n
 	}
 	q.buf, q.meta, q.mh, q.head, q.tail = nb, nm, 0, 0, off
@@ -74,6 +83,11 @@ func (q *Queue) Drops() uint64 { return q.drops }
 // drop, when the buffer cannot take it: Linux drops on a full receive
 // buffer, as RFC 1122 §4.1.3.4 lets it.
 func (q *Queue) Push(payload []byte, from netip.AddrPort) bool {
+	return q.PushMeta(payload, from, Meta{})
+}
+
+// PushMeta is Push with the datagram's Meta.
+func (q *Queue) PushMeta(payload []byte, from netip.AddrPort, m Meta) bool {
 	n := len(payload)
 	if q.charged+n+Overhead > q.limit || n > MaxPayload {
 		q.drops++
@@ -96,7 +110,7 @@ func (q *Queue) Push(payload []byte, from netip.AddrPort) bool {
 		return false
 	}
 	copy(q.buf[off:off+n], payload)
-	q.meta[(q.mh+q.mn)%len(q.meta)] = datagram{from: from, off: off, n: n}
+	q.meta[(q.mh+q.mn)%len(q.meta)] = datagram{from: from, off: off, n: n, meta: m}
 	q.mn++
 	q.tail = off + n
 	q.charged += n + Overhead
@@ -117,8 +131,14 @@ func (q *Queue) Peek() (n int, from netip.AddrPort, ok bool) {
 // copied when b was short and the rest is discarded (MSG_TRUNC, RFC 768
 // datagrams are read whole or not at all).
 func (q *Queue) Pop(b []byte, peek bool) (n, full int, from netip.AddrPort, ok bool) {
+	n, full, from, _, ok = q.PopMeta(b, peek)
+	return n, full, from, ok
+}
+
+// PopMeta is Pop with the datagram's Meta.
+func (q *Queue) PopMeta(b []byte, peek bool) (n, full int, from netip.AddrPort, m Meta, ok bool) {
 	if q.mn == 0 {
-		return 0, 0, netip.AddrPort{}, false
+		return 0, 0, netip.AddrPort{}, Meta{}, false
 	}
 	d := q.meta[q.mh]
 	n = copy(b, q.buf[d.off:d.off+d.n])
@@ -128,5 +148,5 @@ func (q *Queue) Pop(b []byte, peek bool) (n, full int, from netip.AddrPort, ok b
 		q.head = d.off + d.n
 		q.charged -= d.n + Overhead
 	}
-	return n, d.n, d.from, true
+	return n, d.n, d.from, d.meta, true
 }

@@ -46,6 +46,12 @@ func TestConformance(t *testing.T) {
 		if !main {
 			t.Fatalf("the socket on port 7400 was not accelerated: %+v", st.Sockets)
 		}
+		// Ancillary data the stack gives keeps a socket accelerated.
+		for why := range st.Fallbacks {
+			if strings.Contains(why, "PKTINFO") || strings.Contains(why, "TIMESTAMP") {
+				t.Fatalf("a socket went to the kernel for %q", why)
+			}
+		}
 	}
 }
 

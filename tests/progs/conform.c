@@ -172,6 +172,45 @@ static void onalarm(int sig)
 	(void)sig;
 }
 
+/* show_cmsgs receives one datagram with a control buffer of size bytes
+ * and prints the control messages: levels, types, lengths, the pktinfo
+ * addresses, whether a timestamp is within 5 s of now, MSG_CTRUNC. */
+static void show_cmsgs(int fd, size_t size, const char *what)
+{
+	char data[64];
+	union {
+		char b[512];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {data, sizeof data};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = size};
+	int n = T(what, recvmsg(fd, &m, 0));
+	say("%s: got %d controllen %zu ctrunc %d", what, n, (size_t)m.msg_controllen, !!(m.msg_flags & MSG_CTRUNC));
+	if (n < 0 || m.msg_controllen < sizeof(struct cmsghdr))
+		return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		say("  cmsg level %d type %d len %zu", c->cmsg_level, c->cmsg_type, (size_t)c->cmsg_len);
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			char a[32], b[32];
+			inet_ntop(AF_INET, &pi.ipi_spec_dst, a, sizeof a);
+			inet_ntop(AF_INET, &pi.ipi_addr, b, sizeof b);
+			say("  pktinfo ifindex>0 %d spec_dst %s addr %s", pi.ipi_ifindex > 0, a, b);
+		}
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_len >= CMSG_LEN(16) &&
+			(c->cmsg_type == SCM_TIMESTAMPNS || c->cmsg_type == SCM_TIMESTAMP)) {
+			long long t[2];
+			memcpy(t, CMSG_DATA(c), sizeof t);
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			long long ns = t[0] * 1000000000LL + (c->cmsg_type == SCM_TIMESTAMPNS ? t[1] : t[1] * 1000);
+			long long d = (long long)now.tv_sec * 1000000000LL + now.tv_nsec - ns;
+			say("  timestamp within 5 s: %d", d >= 0 && d < 5000000000LL);
+		}
+	}
+}
+
 /* caught reports whether the process has a handler for sig (SigCgt in
  * /proc/self/status). */
 static int caught(int sig)
@@ -427,6 +466,34 @@ static int test(const char *peeraddr, int port)
 	T("epoll_wait outer ET drained", epoll_wait(ep2, out, 4, 0));
 	T("epoll_ctl DEL socket", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
 	T("close outer ET", close(ep2));
+
+	/* Ancillary data: IP_PKTINFO and receive timestamps, in the kernel's
+	 * order and layout; cut with MSG_CTRUNC when the buffer is short. */
+	v = 1;
+	T("IP_PKTINFO on", setsockopt(s, IPPROTO_IP, IP_PKTINFO, &v, sizeof v));
+	T("SO_TIMESTAMPNS on", setsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &v, sizeof v));
+	cmd(s, &pa, "B1,10");
+	readable(s);
+	show_cmsgs(s, 256, "pktinfo+ns");
+	T("SO_TIMESTAMP on", setsockopt(s, SOL_SOCKET, SO_TIMESTAMP, &v, sizeof v));
+	vl = sizeof v;
+	T("getsockopt SO_TIMESTAMPNS", getsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &v, &vl));
+	say("SO_TIMESTAMPNS=%d", v);
+	cmd(s, &pa, "B1,10");
+	readable(s);
+	show_cmsgs(s, 256, "pktinfo+us");
+	cmd(s, &pa, "B1,10");
+	readable(s);
+	show_cmsgs(s, 40, "short buffer");
+	cmd(s, &pa, "B1,10");
+	readable(s);
+	show_cmsgs(s, 8, "tiny buffer");
+	v = 0;
+	T("SO_TIMESTAMP off", setsockopt(s, SOL_SOCKET, SO_TIMESTAMP, &v, sizeof v));
+	T("IP_PKTINFO off", setsockopt(s, IPPROTO_IP, IP_PKTINFO, &v, sizeof v));
+	cmd(s, &pa, "B1,10");
+	readable(s);
+	show_cmsgs(s, 256, "off");
 
 	/* A duplicate of an epoll fd is the same epoll instance: it sees the
 	 * members, also once the original fd is closed. */
@@ -700,6 +767,15 @@ static int test(const char *peeraddr, int port)
 	fl = sizeof from;
 	n = T("recvfrom group", recvfrom(m, buf, sizeof buf, 0, (void *)&from, &fl));
 	say("got %.*s from the peer's alt port: %d", n > 0 ? n : 0, buf, ntohs(from.sin_port) == port + 1);
+	/* IP_PKTINFO on a group's datagram: the group is the destination,
+	 * the interface's address the local one. */
+	v = 1;
+	T("IP_PKTINFO on multicast", setsockopt(m, IPPROTO_IP, IP_PKTINFO, &v, sizeof v));
+	cmd(m, &pa, "M7600");
+	readable(m);
+	show_cmsgs(m, 256, "group pktinfo");
+	v = 0;
+	T("IP_PKTINFO off", setsockopt(m, IPPROTO_IP, IP_PKTINFO, &v, sizeof v));
 	T("IP_DROP_MEMBERSHIP", setsockopt(m, IPPROTO_IP, IP_DROP_MEMBERSHIP, &grp, sizeof grp));
 	T("IP_DROP_MEMBERSHIP again", setsockopt(m, IPPROTO_IP, IP_DROP_MEMBERSHIP, &grp, sizeof grp));
 	v = 0;
