@@ -59,6 +59,10 @@ type Config struct {
 	// TxStreamGap: sends closer than this to the previous one, with no
 	// receive between, are batched (output.go); default 5 µs.
 	TxStreamGap time.Duration
+	// MaxTimeWait bounds the TCP connections in TIME-WAIT; past it a
+	// connection closes without it, as Linux past tcp_max_tw_buckets;
+	// default 65536.
+	MaxTimeWait int
 }
 
 func (c *Config) defaults() error {
@@ -74,6 +78,9 @@ func (c *Config) defaults() error {
 	}
 	if c.RcvBuf == 0 {
 		c.RcvBuf = 212992
+	}
+	if c.MaxTimeWait == 0 {
+		c.MaxTimeWait = 65536
 	}
 	if c.TTL == 0 {
 		c.TTL = 64

@@ -60,9 +60,12 @@ type Stats struct {
 	TxKernel uint64 // datagrams handed to kernel twins (other routes, over the MTU)
 	RxTCP    uint64 // TCP segments received
 	TxTCP    uint64 // TCP segments sent
-	ARPIn    uint64
-	ARPOut   uint64
-	Drops    [NumDrops]uint64
+	// TimeWaitOverflow counts connections closed without TIME-WAIT for
+	// the bound (Config.MaxTimeWait).
+	TimeWaitOverflow uint64
+	ARPIn            uint64
+	ARPOut           uint64
+	Drops            [NumDrops]uint64
 }
 
 // Stats returns the stack's counters.

@@ -32,6 +32,7 @@ type TCPSocket struct {
 	twin   int          // active opens: the kernel socket reserving the port
 	steer  bool         // a 4-tuple filter is installed for it
 	closed bool         // the application closed it; it lingers until CLOSED
+	inTW   bool         // counted in tcpState.timeWait
 	linger *time.Duration
 }
 
@@ -54,6 +55,7 @@ type tcpState struct {
 	emit      func(*tcp.Segment)
 	emitTo    tcp.Tuple
 	last      *TCPSocket // the connection the last segment went to (inputTCP)
+	timeWait  int        // connections in TIME-WAIT
 }
 
 func (s *Stack) tcp() (*tcpState, error) {
@@ -359,6 +361,27 @@ func (s *Stack) tcpOutputAt(u *TCPSocket, now time.Duration) {
 	st := s.tcpst
 	st.emitTo = u.t
 	u.c.Output(now, st.emit)
+	if tw := u.c.State() == tcp.TimeWait; tw != u.inTW {
+		s.countTimeWait(u, tw)
+	}
+}
+
+// countTimeWait follows a connection into and out of TIME-WAIT, and
+// closes it at once when the bound is reached.
+func (s *Stack) countTimeWait(u *TCPSocket, tw bool) {
+	st := s.tcpst
+	if !tw {
+		st.timeWait--
+		u.inTW = false
+		return
+	}
+	if st.timeWait >= s.cfg.MaxTimeWait {
+		u.c.EndTimeWait()
+		s.stats.TimeWaitOverflow++
+		return
+	}
+	st.timeWait++
+	u.inTW = true
 }
 
 // reap forgets a connection that reached CLOSED after the application
@@ -371,6 +394,9 @@ func (s *Stack) reap(u *TCPSocket) {
 }
 
 func (s *Stack) dropConn(u *TCPSocket) {
+	if u.inTW {
+		s.countTimeWait(u, false)
+	}
 	if s.tcpst.last == u {
 		s.tcpst.last = nil
 	}

@@ -147,3 +147,54 @@ func acceptPolling(tb testing.TB, n *net2, l *TCPListener) *TCPSocket {
 	tb.Fatal("no connection")
 	return nil
 }
+
+// TestTimeWaitBound: past Config.MaxTimeWait, a connection that closes
+// first goes to CLOSED without TIME-WAIT (Linux past tcp_max_tw_buckets),
+// so that closing many connections cannot hold memory without bound.
+func TestTimeWaitBound(t *testing.T) {
+	n := newNet(t, memvi.Options{Frames: 4096}, nil)
+	n.a.cfg.MaxTimeWait = 3
+	l, err := n.b.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 8102), 16, tcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const conns = 8
+	var clients []*TCPSocket
+	for range conns {
+		c, err := n.a.DialTCP(netip.AddrPortFrom(addrB.Addr(), 8102), tcp.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := acceptPolling(t, n, l)
+		c.Write([]byte("bye"))
+		c.Close() // the client closes first: TIME-WAIT is its
+		n.settle(time.Millisecond)
+		buf := make([]byte, 8)
+		if k, _ := s.Read(buf); string(buf[:k]) != "bye" {
+			t.Fatalf("server read %q", buf[:k]) // (unread data would make its close a RST)
+		}
+		s.Close()
+		n.settle(time.Millisecond)
+		clients = append(clients, c)
+	}
+	inTW := 0
+	for _, c := range clients {
+		switch st := c.State(); st {
+		case tcp.TimeWait:
+			inTW++
+		case tcp.Closed:
+		default:
+			t.Fatalf("a client in %v", st)
+		}
+	}
+	st := n.a.Stats()
+	if inTW != 3 || st.TimeWaitOverflow != conns-3 {
+		t.Fatalf("%d in TIME-WAIT, %d overflowed; want 3 and %d", inTW, st.TimeWaitOverflow, conns-3)
+	}
+	n.a.mu.Lock()
+	left := len(n.a.tcpst.conns)
+	n.a.mu.Unlock()
+	if left != 3 {
+		t.Fatalf("%d connections kept, want the 3 in TIME-WAIT", left)
+	}
+}

@@ -66,6 +66,14 @@ func grow(buf []byte, start, size, to int) ([]byte, int, int) {
 	return nb, 0, to
 }
 
+// Release gives the memory back when the buffer is empty (a connection
+// that has finished sending); a later Write takes it again.
+func (b *SendBuffer) Release() {
+	if b.len == 0 {
+		b.buf, b.start = nil, 0
+	}
+}
+
 // Ack drops n acknowledged bytes from the front.
 func (b *SendBuffer) Ack(n int) {
 	n = min(n, b.len)
@@ -94,6 +102,13 @@ func NewRecvBuffer(size int) *RecvBuffer { return &RecvBuffer{size: size} }
 // Grow makes the buffer size bytes (no smaller than it is): the window
 // opens, out-of-order data keeps its offsets.
 func (b *RecvBuffer) Grow(size int) { b.buf, b.start, b.size = grow(b.buf, b.start, b.size, size) }
+
+// Release gives the memory back when nothing is held, in order or not.
+func (b *RecvBuffer) Release() {
+	if b.len == 0 && b.asm.Empty() {
+		b.buf, b.start = nil, 0
+	}
+}
 
 // Window is the room past RCV.NXT: the receive window to advertise.
 func (b *RecvBuffer) Window() int { return b.size - b.len }

@@ -211,7 +211,7 @@ type Conn struct {
 	recoveries         uint64
 	bytesSent, bytesRx uint64
 
-	scratch []byte  // one segment's payload, for Output
+	scratch []byte  // one segment's payload, for Output (taken at the first data segment)
 	out     Segment // the segment Output hands to emit (no allocation)
 	rst     Segment
 }
@@ -219,8 +219,7 @@ type Conn struct {
 // New makes a closed connection.
 func New(cfg Config) *Conn {
 	cfg.defaults()
-	c := &Conn{cfg: cfg, rto: *NewRTO(), sndBuf: SendBuffer{size: cfg.SndBuf}, rcvBuf: RecvBuffer{size: cfg.RcvBuf},
-		scratch: make([]byte, cfg.MSS)}
+	c := &Conn{cfg: cfg, rto: *NewRTO(), sndBuf: SendBuffer{size: cfg.SndBuf}, rcvBuf: RecvBuffer{size: cfg.RcvBuf}}
 	c.cc = NewCongestion(cfg.Congestion, uint32(cfg.MSS))
 	c.mss = uint32(cfg.MSS)
 	return c
@@ -831,6 +830,34 @@ func (c *Conn) enterTimeWait(now time.Duration) {
 	c.state = TimeWait
 	c.timeAt = now + 2*c.cfg.MSL
 	c.rtxAt = 0
+	c.release()
+}
+
+// release gives back the memory a connection no longer sends or receives
+// with: a connection in TIME-WAIT (Linux keeps a small timewait socket
+// instead) or CLOSED holds only its state, and what the application has
+// not yet read.
+func (c *Conn) release() {
+	c.sndBuf.Release()
+	c.rcvBuf.Release()
+	c.scratch = nil
+}
+
+// payloadBuf is the scratch a data segment's payload is copied into.
+func (c *Conn) payloadBuf() []byte {
+	if c.scratch == nil {
+		c.scratch = make([]byte, c.cfg.MSS)
+	}
+	return c.scratch
+}
+
+// EndTimeWait ends TIME-WAIT at once: the stack's bound on connections in
+// TIME-WAIT is reached (Linux's tcp_max_tw_buckets: the connection then
+// closes without it).
+func (c *Conn) EndTimeWait() {
+	if c.state == TimeWait {
+		c.state, c.timeAt = Closed, 0
+	}
 }
 
 // reset ends the connection for a RST.
@@ -838,6 +865,7 @@ func (c *Conn) reset(err error) {
 	c.state = Closed
 	c.err = err
 	c.rtxAt, c.timeAt, c.ackAt = 0, 0, 0
+	c.release()
 }
 
 // sendRST queues a RST in answer to an unacceptable ACK (RFC 9293
@@ -916,7 +944,8 @@ func (c *Conn) Output(now time.Duration, emit func(*Segment)) {
 		}
 		*s = Segment{Seq: c.sndNxt, Flags: wire.TCPAck | wire.TCPPsh, Ack: c.rcvNxt}
 		off := int(c.sndNxt.Sub(c.sndUna))
-		s.Payload = c.scratch[:c.sndBuf.Peek(off, c.scratch[:n])]
+		buf := c.payloadBuf()
+		s.Payload = buf[:c.sndBuf.Peek(off, buf[:n])]
 		if fin {
 			s.Flags |= wire.TCPFin
 			c.finSent = true
@@ -968,7 +997,8 @@ func (c *Conn) sackRecovery(now time.Duration, emit func(*Segment)) bool {
 		*s = Segment{Seq: seq, Flags: wire.TCPAck | wire.TCPPsh, Ack: c.rcvNxt}
 		boff := int(seq.Sub(c.sndUna))
 		k := min(int(n), int(seg), max(0, c.sndBuf.Len()-boff))
-		s.Payload = c.scratch[:c.sndBuf.Peek(boff, c.scratch[:k])]
+		buf := c.payloadBuf()
+		s.Payload = buf[:c.sndBuf.Peek(boff, buf[:k])]
 		if c.finSent && seq.Add(uint32(k)).Add(1) == c.sndMax {
 			s.Flags |= wire.TCPFin // the FIN rides on the last segment again
 		}

@@ -631,3 +631,21 @@ func TestStateTimeWaitReuse(t *testing.T) {
 		t.Fatal("an established connection reusable by a SYN")
 	}
 }
+
+// TestTimeWaitReleases: a connection that moved data and reached
+// TIME-WAIT keeps no buffer memory, only its state.
+func TestTimeWaitReleases(t *testing.T) {
+	l, a, b := pair(t, 1, Config{})
+	l.run(time.Second, established(a, b))
+	transfer(t, l, a, b, 64<<10, 10*time.Second)
+	if a.sndBuf.buf == nil || a.rcvBuf.buf == nil || a.scratch == nil {
+		t.Fatal("no buffer memory taken by a transfer")
+	}
+	a.Close()
+	l.run(l.now+time.Second, func() bool { return b.State() == CloseWait })
+	b.Close()
+	l.run(l.now+time.Second, func() bool { return a.State() == TimeWait })
+	if a.sndBuf.buf != nil || a.rcvBuf.buf != nil || a.scratch != nil {
+		t.Fatalf("TIME-WAIT holds %d + %d + %d bytes of buffers", len(a.sndBuf.buf), len(a.rcvBuf.buf), len(a.scratch))
+	}
+}
