@@ -668,6 +668,57 @@ func (u *TCPSocket) Conn(fn func(c *tcp.Conn)) {
 	u.s.tcpOutput(u)
 }
 
+// Ready is the connection's poll(2) state, as Linux's tcp_poll makes it,
+// in epoll's bits (poll's are the same on Linux):
+// POLLIN for data to read, the peer's FIN (with POLLRDHUP) or an error;
+// POLLOUT once connected while the send buffer has room and writing is
+// not over (a non-blocking connect completes with it); POLLERR for an
+// error; POLLHUP when both directions are over or the connection is.
+func (u *TCPSocket) Ready() uint32 {
+	s := u.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pollFast()
+	c := u.c
+	var ev uint32
+	st := c.State()
+	if st == tcp.Closed || (c.PeerClosed() && c.Closing()) {
+		ev |= unix.EPOLLHUP
+	}
+	if c.PeerClosed() || c.Err() != nil {
+		ev |= unix.EPOLLIN | unix.EPOLLRDNORM | unix.EPOLLRDHUP
+	}
+	if st != tcp.SynSent && st != tcp.SynReceived {
+		if c.Readable() > 0 {
+			ev |= unix.EPOLLIN | unix.EPOLLRDNORM
+		}
+		if c.Writable() > 0 {
+			ev |= unix.EPOLLOUT | unix.EPOLLWRNORM
+		}
+	}
+	if c.Err() != nil {
+		ev |= unix.EPOLLERR
+	}
+	return ev
+}
+
+// Generation counts what may change the connection's readiness (data,
+// the peer's FIN, freed room, the handshake's end, an error), for
+// edge-triggered waiters.
+func (u *TCPSocket) Generation() uint64 {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	return u.c.Events()
+}
+
+// Ready is POLLIN when a connection waits for Accept.
+func (l *TCPListener) Ready() uint32 {
+	if l.Pending() > 0 {
+		return unix.EPOLLIN | unix.EPOLLRDNORM
+	}
+	return 0
+}
+
 // Stats of a listener: SYN cookies sent and honoured.
 func (l *TCPListener) Cookies() (sent, ok uint64) {
 	l.s.mu.Lock()

@@ -198,3 +198,63 @@ func TestTimeWaitBound(t *testing.T) {
 		t.Fatalf("%d connections kept, want the 3 in TIME-WAIT", left)
 	}
 }
+
+// TestTCPReadiness walks a connection through the poll states Linux's
+// tcp_poll gives, over the memory VI on the virtual clock: no POLLOUT
+// while connecting; POLLOUT once established; POLLIN with data; POLLIN
+// and POLLRDHUP at the peer's FIN; POLLHUP once both sides are shut; a
+// refused connect ends in POLLERR|POLLHUP; a listener is POLLIN while a
+// connection waits; the generation moves with each event.
+func TestTCPReadiness(t *testing.T) {
+	n := newNet(t, memvi.Options{Frames: 4096}, nil)
+	l, err := n.b.ListenTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 8103), 4, tcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := n.a.DialTCP(netip.AddrPortFrom(addrB.Addr(), 8103), tcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const in, out, rdhup, hup, errp = unix.EPOLLIN, unix.EPOLLOUT, unix.EPOLLRDHUP, unix.EPOLLHUP, unix.EPOLLERR
+	has := func(what string, ev, want, not uint32) {
+		t.Helper()
+		if ev&want != want || ev&not != 0 {
+			t.Fatalf("%s: events %#x, want %#x set and %#x clear", what, ev, want, not)
+		}
+	}
+	has("connecting", c.Ready(), 0, in|out|hup|errp)
+	n.settle(time.Millisecond)
+	has("listener with a connection waiting", l.Ready(), in, 0)
+	s, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	has("listener drained", l.Ready(), 0, in)
+	has("established", c.Ready(), out, in|hup|errp|rdhup)
+	g := c.Generation()
+	s.Write([]byte("data"))
+	n.settle(time.Millisecond)
+	has("data waiting", c.Ready(), in|out, hup|rdhup)
+	if c.Generation() == g {
+		t.Fatal("the generation did not move with data")
+	}
+	s.Shutdown()
+	n.settle(time.Millisecond)
+	has("peer's FIN", c.Ready(), in|out|rdhup, hup)
+	buf := make([]byte, 8)
+	c.Read(buf)
+	has("all read, EOF", c.Ready(), in|out|rdhup, hup)
+	c.Shutdown()
+	n.settle(time.Millisecond)
+	has("both shut", c.Ready(), in|hup, errp|out)
+
+	refused, err := n.a.DialTCP(netip.AddrPortFrom(addrB.Addr(), 8199), tcp.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.settle(time.Millisecond)
+	has("refused", refused.Ready(), errp|hup|in, 0)
+	if _, err := refused.Read(buf); err != unix.ECONNREFUSED {
+		t.Fatalf("read on a refused connection: %v", err)
+	}
+}

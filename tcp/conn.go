@@ -161,6 +161,7 @@ type Conn struct {
 	closing bool       // the application closed: FIN after the data
 	finSent bool
 	rcvFin  bool // the peer's FIN arrived
+	events  uint64
 
 	// Buffer autotuning (rcvTune): the bytes the application read and
 	// that arrived in order since rcvTuneAt, and the most of both in
@@ -351,6 +352,19 @@ func (c *Conn) Readable() int { return c.rcvBuf.Readable() }
 // was read: a read returns 0.
 func (c *Conn) EOF() bool { return c.rcvFin && c.rcvBuf.Readable() == 0 }
 
+// PeerClosed reports whether the peer's FIN has arrived (POLLRDHUP).
+func (c *Conn) PeerClosed() bool { return c.rcvFin }
+
+// Closing reports whether the application ended its writing side
+// (shutdown or close).
+func (c *Conn) Closing() bool { return c.closing }
+
+// Events counts what may change the connection's readiness: data in
+// order, the peer's FIN, room freed in the send buffer, the end of the
+// handshake, an error. A waiter that saw one count and sees another has
+// an edge to report (EPOLLET).
+func (c *Conn) Events() uint64 { return c.events }
+
 // Close is the application's close (or shutdown for writing): a FIN
 // follows the queued data (RFC 9293 §3.10.4).
 func (c *Conn) Close() {
@@ -514,6 +528,7 @@ func (c *Conn) inputSynSent(now time.Duration, s *Segment) {
 		c.rtxAt, c.retries = 0, 0
 		c.state = Established
 		c.ackNow = true
+		c.events++
 		return
 	}
 	// Simultaneous open: answer with SYN-ACK from the same ISS.
@@ -611,6 +626,7 @@ func (c *Conn) newAck(now time.Duration, ack Seq) {
 		data--
 	}
 	c.sndBuf.Ack(int(min(data, uint32(c.sndBuf.Len()))))
+	c.events++
 	c.sndUna = ack
 	if c.sndNxt.LessThan(ack) {
 		c.sndNxt = ack
@@ -708,6 +724,7 @@ func (c *Conn) processData(now time.Duration, s *Segment) {
 			c.rcvNxt = c.rcvNxt.Add(uint32(advance))
 			c.bytesRx += uint64(advance)
 			c.rcvArrived += advance
+			c.events++
 			c.rcvRTTMeasure(now)
 			c.rcvTune(now)
 			if c.quickAcks > 0 {
@@ -723,6 +740,7 @@ func (c *Conn) processData(now time.Duration, s *Segment) {
 	if s.has(wire.TCPFin) && s.Seq.Add(uint32(len(s.Payload))) == c.rcvNxt {
 		c.rcvNxt = c.rcvNxt.Add(1)
 		c.rcvFin = true
+		c.events++
 		c.ackNow = true
 		switch c.state {
 		case Established:
@@ -863,6 +881,7 @@ func (c *Conn) EndTimeWait() {
 // reset ends the connection for a RST.
 func (c *Conn) reset(err error) {
 	c.state = Closed
+	c.events++
 	c.err = err
 	c.rtxAt, c.timeAt, c.ackAt = 0, 0, 0
 	c.release()
