@@ -555,7 +555,11 @@ func (c *Conn) processAck(now time.Duration, s *Segment) bool {
 		c.sb.Update(Max(ack, c.sndUna), c.sndMax, c.blocks[:s.Opts.NumSACK])
 	}
 	if c.sndUna.LessThan(ack) {
-		c.newAck(now, ack)
+		var ecr uint32
+		if c.tsOK && s.Opts.HasTimestamp {
+			ecr = s.Opts.TSEcr
+		}
+		c.newAck(now, ack, ecr)
 	} else if ack == c.sndUna && len(s.Payload) == 0 && !s.has(wire.TCPFin) &&
 		uint32(s.Window)<<c.sndShift == c.sndWnd && c.sndUna != c.sndMax {
 		c.dupAck(now)
@@ -614,7 +618,7 @@ func (c *Conn) cwndLimited(flight uint32) bool {
 }
 
 // newAck takes an ACK that acknowledges new data.
-func (c *Conn) newAck(now time.Duration, ack Seq) {
+func (c *Conn) newAck(now time.Duration, ack Seq, ecr uint32) {
 	acked := ack.Sub(c.sndUna)
 	flight := c.sndMax.Sub(c.sndUna)
 	// The SYN and the FIN take sequence space but no buffer.
@@ -632,6 +636,14 @@ func (c *Conn) newAck(now time.Duration, ack Seq) {
 		c.sndNxt = ack
 	}
 	c.rttSampleAck(now, ack)
+	if c.rto.Backoffs() > 0 && ecr != 0 {
+		// A retransmission was acknowledged: Karn's rule leaves no
+		// sequence-timed sample, and the backed-off timeout would stay
+		// (RFC 6298 §5.7) until new data is timed, which a small window
+		// may not allow for long. The echoed timestamp times it anyway
+		// (RFC 7323 §4.1: RTTM on every ACK), as Linux does.
+		c.rto.Sample(max(time.Duration(tsClock(now)-ecr)*time.Millisecond, time.Microsecond))
+	}
 	c.retries = 0
 	c.sndTune()
 	if c.recovery {

@@ -567,3 +567,26 @@ func TestAutotune(t *testing.T) {
 		t.Fatalf("an unread receive buffer of %d holds %d", b.cfg.RcvBuf, b.Readable())
 	}
 }
+
+// TestBackoffRecovers: after a timeout, the ACK of the retransmission
+// carries our echoed timestamp, which times it (RFC 7323 §4.1) although
+// Karn's rule forbids a sequence-timed sample: the RTO comes back from
+// its backoff at once instead of staying doubled until new data is timed.
+func TestBackoffRecovers(t *testing.T) {
+	l, a, b := pair(t, 1, Config{})
+	l.run(time.Second, established(a, b))
+	drops := 2
+	l.drop = func(from int, s *Segment) bool {
+		if from == 0 && len(s.Payload) > 0 && drops > 0 {
+			drops--
+			return true
+		}
+		return false
+	}
+	a.Write([]byte("lost twice"))
+	l.run(l.now+10*time.Second, func() bool { return a.rto.Backoffs() == 2 })
+	l.run(l.now+10*time.Second, func() bool { return b.Readable() == 10 && a.SndUna() == a.SndMax() })
+	if a.rto.Backoffs() != 0 || a.rto.Timeout() > time.Second {
+		t.Fatalf("after the retransmission was acknowledged: %d backoffs, RTO %v", a.rto.Backoffs(), a.rto.Timeout())
+	}
+}
