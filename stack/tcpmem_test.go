@@ -64,7 +64,7 @@ func testFaultyLink(t *testing.T, faults memvi.Faults, buf int, seed uint64) {
 		start := n.c.t
 		for got[0].Len() < size || got[1].Len() < size {
 			if n.c.t-start > 10*time.Minute {
-				t.Fatalf("virtual time out: got %d and %d of %d; %v %v", got[0].Len(), got[1].Len(), size, c.State(), s.State())
+				t.Fatalf("virtual time out: got %d and %d of %d;\nclient %+v\nserver %+v", got[0].Len(), got[1].Len(), size, c.Info(), s.Info())
 			}
 			for i, u := range socks {
 				if sent[i] < size {

@@ -191,6 +191,7 @@ type Conn struct {
 	blocks   [wire.MaxSACKBlocks]Block
 
 	ackNow   bool
+	oowAckAt time.Duration // the last ACK for an unacceptable segment without data
 	ackAt    time.Duration // delayed ACK deadline; 0: none
 	unacked  int           // full segments received since our last ACK
 	rstNext  *Segment      // a RST to send (in answer to a segment)
@@ -382,7 +383,7 @@ func (c *Conn) Abort() {
 	switch c.state {
 	case SynReceived, Established, FinWait1, FinWait2, CloseWait:
 		c.rstNext = &c.rst
-		c.rst = Segment{Seq: c.sndNxt, Flags: wire.TCPRst}
+		c.rst = Segment{Seq: c.sndMax, Flags: wire.TCPRst}
 	}
 	c.state = Closed
 }
@@ -453,12 +454,12 @@ func (c *Conn) Input(now time.Duration, s *Segment) {
 	// PAWS (RFC 7323 §5.3): an older timestamp than the last one is a
 	// segment from the past; ACK it and drop it.
 	if c.tsOK && s.Opts.HasTimestamp && !s.has(wire.TCPRst) && int32(s.Opts.TSVal-c.tsRecent) < 0 {
-		c.ackNow = true
+		c.outOfWindowAck(now, s)
 		return
 	}
 	if !c.acceptable(s) {
 		if !s.has(wire.TCPRst) {
-			c.ackNow = true // RFC 9293 §3.10.7.4: ACK and drop
+			c.outOfWindowAck(now, s) // RFC 9293 §3.10.7.4: ACK and drop
 		}
 		return
 	}
@@ -499,6 +500,25 @@ func (c *Conn) Input(now time.Duration, s *Segment) {
 	}
 	c.processData(now, s)
 }
+
+// outOfWindowAck answers an unacceptable segment with an ACK (RFC 9293
+// §3.10.7.4), at most one per oowAckEvery for segments without data:
+// two ends that each find the other's ACKs unacceptable would otherwise
+// answer each other forever, an ACK storm (RFC 5961 §10; Linux's
+// tcp_invalid_ratelimit). Data is answered every time: a peer that
+// retransmits what we hold must learn it.
+func (c *Conn) outOfWindowAck(now time.Duration, s *Segment) {
+	if len(s.Payload) == 0 {
+		if c.oowAckAt != 0 && now-c.oowAckAt < oowAckEvery {
+			return
+		}
+		c.oowAckAt = now
+	}
+	c.ackNow = true
+}
+
+// oowAckEvery is Linux's default tcp_invalid_ratelimit.
+const oowAckEvery = 500 * time.Millisecond
 
 // inputSynSent is RFC 9293 §3.10.7.3.
 func (c *Conn) inputSynSent(now time.Duration, s *Segment) {
@@ -992,7 +1012,7 @@ func (c *Conn) Output(now time.Duration, emit func(*Segment)) {
 	if c.kaProbe {
 		c.kaProbe = false
 		s := &c.out
-		*s = Segment{Seq: c.sndNxt.Add(^uint32(0)), Ack: c.rcvNxt, Flags: wire.TCPAck}
+		*s = Segment{Seq: c.sndMax.Add(^uint32(0)), Ack: c.rcvNxt, Flags: wire.TCPAck}
 		c.header(now, s)
 		emit(s)
 	}
@@ -1170,7 +1190,10 @@ func (c *Conn) sent(now time.Duration, s *Segment) {
 
 func (c *Conn) emitAck(now time.Duration, emit func(*Segment)) {
 	s := &c.out
-	*s = Segment{Seq: c.sndNxt, Ack: c.rcvNxt, Flags: wire.TCPAck}
+	// SND.NXT of RFC 9293 is sndMax: sndNxt is rewound to retransmit,
+	// and an ACK below what the peer holds would be unacceptable to it,
+	// its acknowledgment dropped unread.
+	*s = Segment{Seq: c.sndMax, Ack: c.rcvNxt, Flags: wire.TCPAck}
 	c.header(now, s)
 	c.ackNow, c.ackAt, c.unacked = false, 0, 0
 	emit(s)

@@ -393,6 +393,19 @@ func TestStateEstablished(t *testing.T) {
 		expect(t, out(c, t0), ack)
 		expectState(t, c, base)
 	})
+	t.Run("out-of-window acks rate-limited", func(t *testing.T) {
+		// Pure ACKs out of the window draw one ACK per 500 ms: two ends
+		// that find each other's ACKs unacceptable must not storm.
+		c := stEstablished(t)
+		old := seg(wire.TCPAck, remoteISS-100, localISS+1, "")
+		input(c, t0, old)
+		expect(t, out(c, t0), ack)
+		input(c, t0+time.Millisecond, old)
+		expect(t, out(c, t0+time.Millisecond))
+		input(c, t0+600*time.Millisecond, old)
+		expect(t, out(c, t0+600*time.Millisecond), ack)
+		expectState(t, c, base)
+	})
 	t.Run("rst in window", func(t *testing.T) {
 		c := stEstablished(t)
 		input(c, t0, seg(wire.TCPRst, remoteISS+100, 0, ""))
