@@ -21,10 +21,14 @@ import (
 // within a bound of virtual time. A failing run leaves a pcap of the
 // whole exchange, named by its parameters.
 func TestTCPFaultyLink(t *testing.T) {
+	seeds := uint64(3)
+	if raceEnabled {
+		seeds = 1 // the race pass looks for races, not for seeds
+	}
 	for _, loss := range []float64{0.005, 0.02, 0.05} {
 		faults := memvi.Faults{Loss: loss, Duplicate: 0.01, Reorder: 0.02, Corrupt: 0.01, Delay: 200 * time.Microsecond}
 		for _, buf := range []int{16384, 131072, 0} {
-			for seed := uint64(1); seed <= 2; seed++ {
+			for seed := uint64(1); seed <= seeds; seed++ {
 				testFaultyLink(t, faults, buf, seed)
 			}
 		}
