@@ -565,7 +565,7 @@ func (c *Conn) processAck(now time.Duration, s *Segment) bool {
 	// than any window could leave in flight, as a blind injection would
 	// guess) draws an ACK and is dropped.
 	if c.sndMax.LessThan(ack) || ack.LessThan(c.sndUna.Add(-c.maxSndWnd)) {
-		c.ackNow = true
+		c.outOfWindowAck(now, s)
 		return false
 	}
 	if c.sb != nil && s.Opts.NumSACK > 0 {

@@ -26,6 +26,7 @@ type link struct {
 	sent     [2]int
 	drop     func(from int, s *Segment) bool // a test's own losses
 	observed []Segment
+	accISS   Seq // the ISS the harness's listener answers with
 }
 
 type flight struct {
@@ -35,7 +36,7 @@ type flight struct {
 }
 
 func newLink(t *testing.T, a, b *Conn, seed uint64) *link {
-	return &link{t: t, a: a, b: b, delay: 50 * time.Microsecond, rng: rand.New(rand.NewPCG(seed, 1))}
+	return &link{t: t, a: a, b: b, delay: 50 * time.Microsecond, rng: rand.New(rand.NewPCG(seed, 1)), accISS: 7_000_000}
 }
 
 func (l *link) conn(i int) *Conn {
@@ -102,7 +103,7 @@ func (l *link) step() bool {
 	for _, f := range due {
 		c := l.conn(f.to)
 		if c.State() == Listen && f.seg.has(wire.TCPSyn) && !f.seg.has(wire.TCPAck) {
-			c.Accept(l.now, &f.seg, 7_000_000)
+			c.Accept(l.now, &f.seg, l.accISS)
 			continue
 		}
 		c.Input(l.now, &f.seg)
@@ -588,5 +589,22 @@ func TestBackoffRecovers(t *testing.T) {
 	l.run(l.now+10*time.Second, func() bool { return b.Readable() == 10 && a.SndUna() == a.SndMax() })
 	if a.rto.Backoffs() != 0 || a.rto.Timeout() > time.Second {
 		t.Fatalf("after the retransmission was acknowledged: %d backoffs, RTO %v", a.rto.Backoffs(), a.rto.Timeout())
+	}
+}
+
+// TestSequenceWrap: both sequence spaces cross 2^32 during a transfer
+// under loss (RFC 9293 §3.4: sequence numbers are compared modulo 2^32).
+func TestSequenceWrap(t *testing.T) {
+	a, b := New(Config{}), New(Config{})
+	l := newLink(t, a, b, 3)
+	l.accISS = ^Seq(0) - 200_000
+	b.Listen()
+	a.Connect(0, ^Seq(0)-100_000)
+	l.run(time.Second, established(a, b))
+	l.loss = 0.02
+	transfer(t, l, a, b, 1<<20, time.Minute)
+	if uint32(a.SndUna()) > 1<<20 || uint32(b.SndUna()) > 1<<20 {
+		// (Numerically small: past 2^32 from an ISS just below it.)
+		t.Fatalf("the sequence numbers did not wrap: %d, %d", a.SndUna(), b.SndUna())
 	}
 }
