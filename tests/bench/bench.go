@@ -47,6 +47,7 @@ type Config struct {
 	// What the configuration runs with.
 	tcp, accel, nonblocked, busyPoll, floor bool
 	profile                                 string
+	vars                                    []string // more ACCEL_* settings
 	iperf                                   string // "tcp" or "udp" for bulk
 }
 
@@ -57,6 +58,7 @@ var Configs = []Config{
 	{Name: "kernel-spin", Kind: "latency", nonblocked: true, Doc: "kernel sockets, sockperf spinning on non-blocking receives"},
 	{Name: "accel", Kind: "latency", accel: true, Doc: "both ends under the preload, default profile"},
 	{Name: "accel-latency", Kind: "latency", accel: true, profile: "latency", Doc: "both ends under the preload, ACCEL_PROFILE=latency (spinning)"},
+	{Name: "accel-sleep", Kind: "latency", accel: true, vars: []string{"ACCEL_SPIN_USEC=0"}, Doc: "both ends under the preload, never spinning: the sleeping path, against the kernel's blocking one"},
 	{Name: "vi-floor", Kind: "latency", floor: true, Doc: "raw VIs on both ends, spinning on the RX ring: the floor"},
 	{Name: "tcp-kernel", Kind: "latency", tcp: true, Doc: "sockperf TCP ping-pong on kernel sockets"},
 	{Name: "tcp-accel", Kind: "latency", tcp: true, accel: true, Doc: "sockperf TCP ping-pong under the preload"},
@@ -314,6 +316,7 @@ func (r *runner) env(c Config, h *netns.Host) (vars []string, stats string) {
 	if c.profile != "" {
 		vars = append(vars, "ACCEL_PROFILE="+c.profile)
 	}
+	vars = append(vars, c.vars...)
 	return vars, stats
 }
 
