@@ -48,7 +48,7 @@ type Config struct {
 	tcp, accel, nonblocked, busyPoll, floor bool
 	profile                                 string
 	vars                                    []string // more ACCEL_* settings
-	iperf                                   string // "tcp" or "udp" for bulk
+	iperf                                   string   // "tcp" or "udp" for bulk
 }
 
 // Configs is every configuration, in table order.
