@@ -566,6 +566,29 @@ static int test(const char *peeraddr, int port)
 	n = T("recvmmsg 3 WAITFORONE", recvmmsg(s, mm, 3, MSG_WAITFORONE, NULL));
 	for (int i = 0; i < n; i++)
 		say("msg %d: %.*s", i, (int)mm[i].msg_len, mb[i]);
+	/* recvmmsg with control buffers: each message its own cmsgs. */
+	v = 1;
+	T("IP_PKTINFO on for recvmmsg", setsockopt(s, IPPROTO_IP, IP_PKTINFO, &v, sizeof v));
+	cmd(s, &pa, "B2,10");
+	readable(s);
+	usleep(100000);
+	union {
+		char b[64];
+		struct cmsghdr align;
+	} mc[2];
+	for (int i = 0; i < 2; i++) {
+		mi[i] = (struct iovec){mb[i], sizeof mb[i]};
+		mm[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &mi[i], .msg_iovlen = 1, .msg_control = mc[i].b,
+							 .msg_controllen = i == 0 ? sizeof mc[i].b : 8}};
+	}
+	n = T("recvmmsg 2 with control", recvmmsg(s, mm, 2, MSG_WAITFORONE, NULL));
+	for (int i = 0; i < n; i++) {
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mm[i].msg_hdr);
+		say("msg %d: controllen %zu ctrunc %d first cmsg %d/%d", i, (size_t)mm[i].msg_hdr.msg_controllen,
+			!!(mm[i].msg_hdr.msg_flags & MSG_CTRUNC), c ? c->cmsg_level : -1, c ? c->cmsg_type : -1);
+	}
+	v = 0;
+	T("IP_PKTINFO off", setsockopt(s, IPPROTO_IP, IP_PKTINFO, &v, sizeof v));
 
 	/* dup: one socket, several fds. */
 	int d = T("dup", dup(s));
