@@ -31,6 +31,11 @@ type StackStats struct {
 	RxBytes   uint64            `json:"vi_rx_bytes"`
 	TxBytes   uint64            `json:"vi_tx_bytes"`
 	Drops     map[string]uint64 `json:"drops"`
+	// What the VI lost before the stack saw it (XDP_STATISTICS): no
+	// frame on the fill ring, or a full RX ring.
+	ViRxFillEmpty uint64 `json:"vi_rx_fill_empty,omitempty"`
+	ViRxRingFull  uint64 `json:"vi_rx_ring_full,omitempty"`
+	ViTxRingFull  uint64 `json:"vi_tx_ring_full,omitempty"`
 }
 
 // SocketStats are one socket's counters.
@@ -75,7 +80,8 @@ func (sh *Shim) Stats() Stats {
 		v := is.vi.Stats()
 		ss := StackStats{Interface: is.key.ifname, Thread: is.key.tid, Queue: is.port.Queue(),
 			RxFrames: c.RxFrames, RxUDP: c.RxUDP, RxKernel: c.RxKernel, TxUDP: c.TxUDP, TxKernel: c.TxKernel,
-			RxBytes: v.RxBytes, TxBytes: v.TxBytes, Drops: map[string]uint64{}}
+			RxBytes: v.RxBytes, TxBytes: v.TxBytes, Drops: map[string]uint64{},
+			ViRxFillEmpty: v.RxFillEmpty, ViRxRingFull: v.RxRingFull, ViTxRingFull: v.TxRingFull}
 		for d, n := range c.Drops {
 			if n > 0 {
 				ss.Drops[stack.Drop(d).String()] = n

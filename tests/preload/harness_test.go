@@ -48,6 +48,15 @@ func accelEnv(t *testing.T, h *netns.Host, extra ...string) *env {
 	stats := filepath.Join(t.TempDir(), h.NS+"-stats.json")
 	vars := []string{"LD_PRELOAD=" + filepath.Join(dir, "libaccel.so"), "ACCEL_INTERFACES=" + h.Ifname,
 		"ACCEL_STATS_FILE=" + stats, "ACCEL_LOG=warn"}
+	t.Cleanup(func() {
+		// A failure shows what the stacks saw: drops by reason, VI
+		// counters, fallbacks (a rare loss is diagnosed from this).
+		if t.Failed() {
+			if b, err := os.ReadFile(stats); err == nil {
+				t.Logf("stats file of %s:\n%s", h.NS, b)
+			}
+		}
+	})
 	return &env{dir: dir, stats: stats, vars: append(vars, extra...)}
 }
 
