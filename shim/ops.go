@@ -88,16 +88,25 @@ func localOf(fd int) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// release gives a socket back to the kernel for good (it holds nothing
-// yet, or the caller moved what it held) and forgets its fds.
-func (sh *Shim) release(fd int, s *Socket, why string) {
+// dropFDs takes the socket off all its fds; tell says the C side is
+// told (Forgot) that they are the kernel's alone again.
+func (sh *Shim) dropFDs(s *Socket, tell bool) {
 	s.mu.Lock()
 	fds := s.fds
 	s.fds = nil
 	s.mu.Unlock()
 	for _, f := range fds {
 		sh.fds.set(f, nil)
+		if tell && sh.Forgot != nil {
+			sh.Forgot(f)
+		}
 	}
+}
+
+// release gives a socket back to the kernel for good (it holds nothing
+// yet, or the caller moved what it held) and forgets its fds.
+func (sh *Shim) release(fd int, s *Socket, why string) {
+	sh.dropFDs(s, false)
 	s.u.Close()
 	sh.dropFromEpolls(s)
 	sh.fallback(fd, why)
@@ -285,16 +294,7 @@ func scatter(bufs [][]byte, b []byte) {
 // forget drops the fds of a socket handed back to the kernel whose queue
 // is empty: from now on the kernel alone serves them.
 func (sh *Shim) forget(s *Socket) {
-	s.mu.Lock()
-	fds := s.fds
-	s.fds = nil
-	s.mu.Unlock()
-	for _, f := range fds {
-		sh.fds.set(f, nil)
-		if sh.Forgot != nil {
-			sh.Forgot(f)
-		}
-	}
+	sh.dropFDs(s, true)
 	sh.keep(s)
 	s.u.Close()
 }

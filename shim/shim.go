@@ -261,8 +261,8 @@ var kernelOnlyOptions = []struct {
 	{unix.IPPROTO_IP, unix.IP_RECVERR, "IP_RECVERR"},
 	{unix.IPPROTO_IP, unix.IP_TRANSPARENT, "IP_TRANSPARENT"},
 	{unix.SOL_SOCKET, unix.SO_TIMESTAMPING, "SO_TIMESTAMPING"},
-	// The 64-bit-time forms, which 32-bit programs use; on this
-	// architecture's ABI the classic ones above are the stack's.
+	// The 64-bit-time forms, which 32-bit programs use; the classic
+	// SO_TIMESTAMP and SO_TIMESTAMPNS the stack gives (recvOptions).
 	{unix.SOL_SOCKET, unix.SO_TIMESTAMP_NEW, "SO_TIMESTAMP_NEW"},
 	{unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, "SO_TIMESTAMPNS_NEW"},
 	{unix.SOL_SOCKET, unix.SO_TIMESTAMPING_NEW, "SO_TIMESTAMPING_NEW"},

@@ -3,7 +3,9 @@ package shim
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -144,10 +146,7 @@ func (sh *Shim) progress(t *time.Ticker, stop <-chan struct{}) {
 			return
 		case now := <-t.C:
 			sh.mu.Lock()
-			stacks := make([]*ifStack, 0, len(sh.stacks))
-			for _, is := range sh.stacks {
-				stacks = append(stacks, is)
-			}
+			stacks := slices.Collect(maps.Values(sh.stacks))
 			sh.mu.Unlock()
 			for _, is := range stacks {
 				if now.UnixNano()-is.lastPoll.Load() >= int64(progressEvery) {

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"encoding/binary"
+	"maps"
 	"slices"
 	"sync"
 	"unsafe"
@@ -314,11 +315,7 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 				continue
 			}
 			en.inEdge = false
-			if en.events&epollOneshot != 0 {
-				en.disabled = true
-			}
-			binary.NativeEndian.PutUint32(events[n*12:], r)
-			binary.NativeEndian.PutUint64(events[n*12+4:], en.data)
+			en.report(events[n*12:], r)
 			n++
 			continue
 		}
@@ -355,24 +352,27 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 		if r&(unix.EPOLLOUT|unix.EPOLLWRNORM) != 0 {
 			en.outEdge = false
 		}
-		if en.events&epollOneshot != 0 {
-			en.disabled = true
-		}
-		binary.NativeEndian.PutUint32(events[n*12:], r)
-		binary.NativeEndian.PutUint64(events[n*12+4:], en.data)
+		en.report(events[n*12:], r)
 		n++
 	}
 	return n
+}
+
+// report writes the entry's event r into ev (C's packed struct
+// epoll_event) and ends a one-shot entry.
+func (en *epEntry) report(ev []byte, r uint32) {
+	if en.events&epollOneshot != 0 {
+		en.disabled = true
+	}
+	binary.NativeEndian.PutUint32(ev, r)
+	binary.NativeEndian.PutUint64(ev[4:], en.data)
 }
 
 // dropFromEpolls removes a closed socket from every shadow set, as the
 // kernel removes a file from its epoll sets at its last close.
 func (sh *Shim) dropFromEpolls(s *Socket) {
 	sh.mu.Lock()
-	sets := make([]*epollSet, 0, len(sh.epolls))
-	for _, e := range sh.epolls {
-		sets = append(sets, e)
-	}
+	sets := slices.Collect(maps.Values(sh.epolls))
 	sh.mu.Unlock()
 	for _, e := range sets {
 		e.mu.Lock()

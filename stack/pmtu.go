@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 
@@ -87,15 +88,17 @@ func (k *kernel) icmpInput(b []byte) {
 	if st == nil {
 		return
 	}
+	// The quote holds the TCP header's first 8 bytes only: ports and
+	// sequence number, read in place.
 	t := tcp.Tuple{
-		Local:  netip.AddrPortFrom(netip.AddrFrom4(q.Src()), uint16(seg[0])<<8|uint16(seg[1])),
-		Remote: netip.AddrPortFrom(netip.AddrFrom4(q.Dst()), uint16(seg[2])<<8|uint16(seg[3])),
+		Local:  netip.AddrPortFrom(netip.AddrFrom4(q.Src()), binary.BigEndian.Uint16(seg[0:2])),
+		Remote: netip.AddrPortFrom(netip.AddrFrom4(q.Dst()), binary.BigEndian.Uint16(seg[2:4])),
 	}
 	u := st.conns[t]
 	if u == nil {
 		return
 	}
-	quoted := tcp.Seq(uint32(seg[4])<<24 | uint32(seg[5])<<16 | uint32(seg[6])<<8 | uint32(seg[7]))
+	quoted := tcp.Seq(binary.BigEndian.Uint32(seg[4:8]))
 	if !u.c.InFlight(quoted) {
 		k.s.drop(DropICMPStale)
 		return

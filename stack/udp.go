@@ -451,26 +451,21 @@ func (u *UDPSocket) push(payload []byte, from netip.AddrPort, dst [4]byte) bool 
 }
 
 // Readable reports whether a datagram or an error is waiting (POLLIN).
-func (u *UDPSocket) Readable() bool {
-	s := u.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ring()
-	if u.q.Len() == 0 && !u.detached {
-		s.pollFast()
-	}
-	return u.q.Len() > 0 || u.err != 0
-}
+func (u *UDPSocket) Readable() bool { return u.readable(false) }
 
 // ReadablePolled is Readable after polling the stack even when data
 // already waits: an edge-triggered waiter must see the datagrams that
 // arrived behind those queued (they make a new edge).
-func (u *UDPSocket) ReadablePolled() bool {
+func (u *UDPSocket) ReadablePolled() bool { return u.readable(true) }
+
+// readable polls the stack when nothing waits, or always, and says
+// whether a datagram or an error waits.
+func (u *UDPSocket) readable(always bool) bool {
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ring()
-	if !u.detached {
+	if (always || u.q.Len() == 0) && !u.detached {
 		s.pollFast()
 	}
 	return u.q.Len() > 0 || u.err != 0

@@ -160,16 +160,16 @@ type Conn struct {
 	rcvBuf  RecvBuffer // from rcvNxt
 	closing bool       // the application closed: FIN after the data
 	finSent bool
-	rcvFin  bool // the peer's FIN arrived
-	events  uint64
+	rcvFin  bool   // the peer's FIN arrived
+	events  uint64 // readiness changes, for edge-triggered waiters (Events)
 
 	// Buffer autotuning (rcvTune): the bytes the application read and
 	// that arrived in order since rcvTuneAt, and the most of both in
 	// one round trip.
 	rcvCopied, rcvArrived, rcvSpace int
 	rcvTuneAt                       time.Duration
-	minRTT, minRTTAt                time.Duration
-	rcvRTT, rcvRTTMinAt             time.Duration // the receiver's estimate (rcvRTTMeasure)
+	minRTT                          windowMin // the sender's samples
+	rcvRTT                          windowMin // the receiver's estimate (rcvRTTMeasure)
 	rcvRTTAt                        time.Duration
 	rcvRTTSeq                       Seq
 	// The largest flight of this window (until flightMark is acked)
@@ -720,11 +720,7 @@ func (c *Conn) rttSampleAck(now time.Duration, ack Seq) {
 		rtt := now - c.rttAt
 		c.rto.Sample(rtt)
 		c.timing = false
-		// The path's base round trip: the least sample of the last
-		// 10 s (Linux's windowed minimum RTT, simplified).
-		if c.minRTT == 0 || rtt <= c.minRTT || now-c.minRTTAt > 10*time.Second {
-			c.minRTT, c.minRTTAt = max(rtt, 1), now
-		}
+		c.minRTT.add(rtt, now)
 	}
 }
 
@@ -802,9 +798,9 @@ func (c *Conn) rcvTune(now time.Duration) {
 	// The base round trip, not the smoothed one: a window that fills
 	// queues (the rings of the VIs) inflates SRTT, and a period measured
 	// by it would grow the window that inflates it.
-	period := c.minRTT
-	if period == 0 || (c.rcvRTT != 0 && c.rcvRTT < period) {
-		period = c.rcvRTT
+	period := c.minRTT.v
+	if period == 0 || (c.rcvRTT.v != 0 && c.rcvRTT.v < period) {
+		period = c.rcvRTT.v
 	}
 	if period == 0 {
 		period = time.Millisecond
@@ -848,11 +844,21 @@ func (c *Conn) rcvRTTMeasure(now time.Duration) {
 		return
 	}
 	if c.rcvRTTAt != 0 {
-		if d := now - c.rcvRTTAt; c.rcvRTT == 0 || d <= c.rcvRTT || now-c.rcvRTTMinAt > 10*time.Second {
-			c.rcvRTT, c.rcvRTTMinAt = max(d, 1), now
-		}
+		c.rcvRTT.add(now-c.rcvRTTAt, now)
 	}
 	c.rcvRTTSeq, c.rcvRTTAt = c.rcvNxt.Add(c.window()), now
+}
+
+// windowMin is a round trip's base: the least sample of the last 10 s
+// (Linux's windowed minimum RTT, simplified to one window).
+type windowMin struct {
+	v, at time.Duration // the minimum (0: none yet) and when it was taken
+}
+
+func (w *windowMin) add(sample, now time.Duration) {
+	if w.v == 0 || sample <= w.v || now-w.at > 10*time.Second {
+		w.v, w.at = max(sample, 1), now
+	}
 }
 
 // sndTune grows the send buffer with the congestion window (Linux's

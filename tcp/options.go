@@ -135,6 +135,6 @@ func (c *Conn) Info() Info {
 		Timeouts: c.timeouts, Recoveries: c.recoveries,
 		Backoff: c.rto.Backoffs(), Unacked: c.sndMax.Sub(c.sndUna), SndWnd: c.sndWnd, RcvWnd: c.window(),
 		WScale: [2]uint8{c.sndShift, c.rcvShift}, Timestamps: c.tsOK, SACK: c.sackOK,
-		BytesSent: c.bytesSent, BytesRx: c.bytesRx, MinRTT: c.minRTT, RcvRTT: c.rcvRTT, RcvSpace: c.rcvSpace,
+		BytesSent: c.bytesSent, BytesRx: c.bytesRx, MinRTT: c.minRTT.v, RcvRTT: c.rcvRTT.v, RcvSpace: c.rcvSpace,
 		SndBuf: c.sndBuf.size, RcvBuf: c.rcvBuf.size}
 }

@@ -267,14 +267,12 @@ func (d *Device) SetFaults(rxf, txf Faults) {
 }
 
 // Alloc, Free and Bytes are the inner device's.
-func (d *Device) Alloc(ds []vi.Desc) int  { return d.inner.Alloc(ds) }
-func (d *Device) Free(ds []vi.Desc)       { d.inner.Free(ds) }
-func (d *Device) Bytes(x vi.Desc) []byte  { return d.inner.Bytes(x) }
-func (d *Device) Info() vi.Info           { return d.inner.Info() }
-func (d *Device) Stats() vi.Stats         { return d.inner.Stats() }
-func (d *Device) FD() int                 { return d.epfd }
-func (d *Device) Inner() vi.Device        { return d.inner }
-func (d *Device) Waiting() (rxn, txn int) { return len(d.dir[rx].q), len(d.dir[tx].q) }
+func (d *Device) Alloc(ds []vi.Desc) int { return d.inner.Alloc(ds) }
+func (d *Device) Free(ds []vi.Desc)      { d.inner.Free(ds) }
+func (d *Device) Bytes(x vi.Desc) []byte { return d.inner.Bytes(x) }
+func (d *Device) Info() vi.Info          { return d.inner.Info() }
+func (d *Device) Stats() vi.Stats        { return d.inner.Stats() }
+func (d *Device) FD() int                { return d.epfd }
 
 // Steer and Unsteer are the inner device's filters.
 func (d *Device) Steer(f vi.Flow) error {
