@@ -184,9 +184,14 @@ func iovecs(m *unix.Msghdr, into [][]byte) ([][]byte, bool) {
 	return out, true
 }
 
+// The send and the receive end a sleep first when given the fds of the
+// wait (woke, nwoke): one crossing into Go on the way from a wake-up to
+// the data, where accel_go_disarm and a call would be two.
+
 //export accel_go_sendmsg
-func accel_go_sendmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t) (r C.longlong) {
+func accel_go_sendmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t, woke *C.int32_t, nwoke C.int) (r C.longlong) {
 	defer guard(&r)
+	disarm(woke, nwoke)
 	m := (*unix.Msghdr)(mp)
 	var to netip.AddrPort
 	if m.Name != nil && m.Namelen > 0 {
@@ -209,8 +214,9 @@ func accel_go_sendmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t
 }
 
 //export accel_go_recvmsg
-func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t) (r C.longlong) {
+func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t, woke *C.int32_t, nwoke C.int) (r C.longlong) {
 	defer guard(&r)
+	disarm(woke, nwoke)
 	m := (*unix.Msghdr)(mp)
 	var store [8][]byte
 	bufs, ok := iovecs(m, store[:])
@@ -327,15 +333,29 @@ func sockets(fds *C.int, n C.int, store []*shim.Socket) []*shim.Socket {
 func accel_go_arm(fds *C.int, n C.int, out *C.int32_t, max C.int) (r C.longlong) {
 	defer guard(&r)
 	var store [16]*shim.Socket
-	return C.longlong(sh.Arm(sockets(fds, n, store[:]), unsafe.Slice((*int32)(unsafe.Pointer(out)), max)))
+	return armed(sh.Arm(sockets(fds, n, store[:]), unsafe.Slice((*int32)(unsafe.Pointer(out)), max)))
+}
+
+// armed is Arm's answer in the C convention.
+func armed(n int, partial bool) C.longlong {
+	if partial {
+		return C.longlong(n) | C.ACCEL_WAIT_PARTIAL
+	}
+	return C.longlong(n)
 }
 
 //export accel_go_disarm
-func accel_go_disarm(fds *C.int, n C.int) {
+func accel_go_disarm(wfds *C.int32_t, n C.int) {
 	var r C.longlong
 	defer guard(&r)
-	var store [16]*shim.Socket
-	sh.Disarm(sockets(fds, n, store[:]))
+	disarm(wfds, n)
+}
+
+// disarm ends the waits whose fds Arm gave.
+func disarm(wfds *C.int32_t, n C.int) {
+	if wfds != nil && n > 0 {
+		sh.Disarm(unsafe.Slice((*int32)(unsafe.Pointer(wfds)), n))
+	}
 }
 
 // pollfd is struct pollfd.
@@ -383,15 +403,7 @@ func accel_go_poll(fds unsafe.Pointer, n C.uint64_t) (r C.longlong) {
 func accel_go_arm_epoll(epfd C.int, out *C.int32_t, max C.int) (r C.longlong) {
 	defer guard(&r)
 	var store [16]*shim.Socket
-	return C.longlong(sh.Arm(sh.EpollSockets(int(epfd), store[:0]), unsafe.Slice((*int32)(unsafe.Pointer(out)), max)))
-}
-
-//export accel_go_disarm_epoll
-func accel_go_disarm_epoll(epfd C.int) {
-	var r C.longlong
-	defer guard(&r)
-	var store [16]*shim.Socket
-	sh.Disarm(sh.EpollSockets(int(epfd), store[:0]))
+	return armed(sh.Arm(sh.EpollSockets(int(epfd), store[:0]), unsafe.Slice((*int32)(unsafe.Pointer(out)), max)))
 }
 
 //export accel_go_epoll_ctl

@@ -58,6 +58,9 @@ type Shim struct {
 	warned    map[string]bool
 
 	fds fdTable
+	// waitFDs maps each stack's first wait fd (its device) to the stack,
+	// for Disarm; it is replaced whole when a stack is made.
+	waitFDs atomic.Pointer[map[int32]*stack.Stack]
 
 	// Forgot tells the C layer that an fd is the kernel's again (a
 	// socket handed back whose queue is empty).
@@ -196,6 +199,11 @@ func (sh *Shim) stackFor(ifname string) (*ifStack, error) {
 	}
 	is := &ifStack{key: key, port: port, vi: v, st: st}
 	sh.stacks[key] = is
+	m := map[int32]*stack.Stack{}
+	for _, is := range sh.stacks {
+		m[int32(is.st.ArmFD())] = is.st
+	}
+	sh.waitFDs.Store(&m)
 	sh.log.Info("stack ready", zap.String("interface", ifname), zap.Stringer("address", prefix),
 		zap.Int("queue", port.Queue()), zap.Int("thread", key.tid))
 	return is, nil

@@ -15,51 +15,60 @@ import (
 // Waiting, readiness and epoll.
 //
 // A thread that must wait calls Arm with the sockets it waits for, gets
-// the fds to sleep on (one per stack: readable when the stack may have
-// work), tries its call once more, sleeps in poll(2) in C, and calls
-// Disarm, which polls the stacks. The sockets' readiness for poll, select
-// and epoll comes from the stack; their kernel sockets add what the
-// kernel sees (errors, hang-ups).
+// the fds to sleep on (per stack: readable when the stack may have work),
+// tries its call once more, sleeps in poll(2) in C, and calls Disarm with
+// the fds Arm gave, which polls the stacks. Disarm goes by those fds and
+// not by the sockets, so that it ends exactly the waits Arm began even if
+// a socket was closed or an epoll set changed while the thread slept: a
+// stack left counting a sleeper that is gone would raise its wake-up fd
+// for nobody, and one ended twice would stop waking a thread still there.
+// The sockets' readiness for poll, select and epoll comes from the stack;
+// their kernel sockets add what the kernel sees (errors, hang-ups).
 
-// Arm prepares a wait on the stacks of socks and returns the fds to sleep
-// on, into out; it returns how many.
-func (sh *Shim) Arm(socks []*Socket, out []int32) int {
-	var seen [8]*stack.Stack
-	n, k := 0, 0
+// maxWaitStacks is how many stacks one wait watches; it matches the C
+// side's ACCEL_MAX_WAIT (two fds a stack).
+const maxWaitStacks = 32
+
+// Arm prepares a wait on the stacks of socks and puts the fds to sleep on
+// into out; it returns how many, and whether some stack could not be
+// watched (more than maxWaitStacks, or out too short): the caller then
+// sleeps in short naps.
+func (sh *Shim) Arm(socks []*Socket, out []int32) (n int, partial bool) {
+	var seen [maxWaitStacks]*stack.Stack
+	ns := 0
 	for _, s := range socks {
 		if s == nil {
 			continue
 		}
 		st := s.u.Stack()
-		if slices.Contains(seen[:n], st) || k+3 > len(out) || n == len(seen) {
+		if slices.Contains(seen[:ns], st) {
+			continue
+		}
+		if ns == len(seen) || n+len(stack.WaitFDs{}.FDs) > len(out) {
+			partial = true
 			continue
 		}
 		w := st.ArmWait()
-		seen[n] = st
-		n++
+		seen[ns] = st
+		ns++
 		for _, fd := range w.FDs[:w.N] {
-			out[k] = int32(fd)
-			k++
+			out[n] = int32(fd)
+			n++
 		}
 	}
-	return k
+	return n, partial
 }
 
-// Disarm ends a wait that Arm began on the same sockets.
-func (sh *Shim) Disarm(socks []*Socket) {
-	var seen [8]*stack.Stack
-	n := 0
-	for _, s := range socks {
-		if s == nil {
-			continue
+// Disarm ends the waits Arm began, given the fds it returned.
+func (sh *Shim) Disarm(fds []int32) {
+	m := sh.waitFDs.Load()
+	if m == nil {
+		return
+	}
+	for _, fd := range fds {
+		if st := (*m)[fd]; st != nil {
+			st.DisarmWait()
 		}
-		st := s.u.Stack()
-		if slices.Contains(seen[:n], st) || n == len(seen) {
-			continue
-		}
-		seen[n] = st
-		n++
-		st.DisarmWait()
 	}
 }
 

@@ -39,7 +39,7 @@ type kernel struct {
 	checked time.Duration
 	buf     []byte
 	evs     [32]unix.EpollEvent
-	armed   int // threads sleeping on the stack
+	armed   atomic.Int32 // threads sleeping on the stack
 
 	// The watcher blocks in epoll_wait on the kernel's side so that a
 	// spinning thread does not make that system call: it raises ready,
@@ -48,9 +48,17 @@ type kernel struct {
 	rearm  chan struct{}
 	stopfd int // an eventfd in the set that ends the watcher
 	// wakefd is an eventfd that wakes sleepers when a poll by another
-	// thread queued data: that data is no longer on any fd.
+	// thread queued data (that data is no longer on any fd), or when the
+	// watcher saw the kernel's side ready. The last sleeper to leave reads
+	// it back to zero if a thread raised it (woken, under the stack's
+	// lock) or the watcher did (raised, which the watcher sets after its
+	// write: a sleeper that leaves in between leaves the count for the
+	// next one, at the cost of a spurious wake-up, where the other order
+	// could leave it raised with nobody to lower it). Only that read
+	// lowers it, under the lock, so woken always means raised.
 	wakefd  int
 	woken   bool
+	raised  atomic.Bool
 	stopped chan struct{}
 	seq     uint32
 }
@@ -134,6 +142,10 @@ func (k *kernel) watch() {
 			return
 		}
 		k.ready.Store(true)
+		if k.armed.Load() > 0 {
+			k.write()
+			k.raised.Store(true)
+		}
 		if _, ok := <-k.rearm; !ok {
 			return
 		}
@@ -365,10 +377,23 @@ func (k *kernel) poll(now time.Duration) time.Duration {
 
 // wake raises wakefd once while threads sleep.
 func (k *kernel) wake() {
-	if k.armed > 0 && !k.woken {
+	if k.armed.Load() > 0 && !k.woken {
 		k.woken = true
-		one := [8]byte{1}
-		unix.Write(k.wakefd, one[:])
+		k.write()
+	}
+}
+
+func (k *kernel) write() {
+	one := [8]byte{1}
+	unix.Write(k.wakefd, one[:])
+}
+
+// lower reads wakefd back to zero if it was raised.
+func (k *kernel) lower() {
+	if k.raised.Swap(false) || k.woken {
+		k.woken = false
+		var b [8]byte
+		unix.Read(k.wakefd, b[:])
 	}
 }
 

@@ -392,24 +392,43 @@ func TestKernelModeWait(t *testing.T) {
 			}
 		}
 	}
-	if n, _ := poll(50); n > 0 {
-		t.Fatal("woke with nothing to do")
-	}
-	go func() {
-		time.Sleep(20 * time.Millisecond)
-		a.WriteToUDP([]byte("wake"), &net.UDPAddr{IP: pair.B.Addr.AsSlice(), Port: 9800})
-	}()
-	start := time.Now()
-	if n, err := poll(3000); n < 1 || err != nil {
-		t.Fatalf("no wake-up: %d %v", n, err)
+	// sleep waits armed: nothing for 50 ms, then the datagram from
+	// sender wakes it within 2 s and is queued once disarmed.
+	sleep := func(sender *net.UDPConn, msg string) {
+		t.Helper()
+		if s.ArmWait() != w {
+			t.Fatal("the wait's fds changed")
+		}
+		if n, _ := poll(50); n > 0 {
+			t.Fatal("woke with nothing to do")
+		}
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			sender.WriteToUDP([]byte(msg), &net.UDPAddr{IP: pair.B.Addr.AsSlice(), Port: 9800})
+		}()
+		start := time.Now()
+		if n, err := poll(3000); n < 1 || err != nil {
+			t.Fatalf("no wake-up for %q: %d %v", msg, n, err)
+		}
+		s.DisarmWait()
+		if time.Since(start) > 2*time.Second {
+			t.Fatal("woke late")
+		}
+		if b, _, err := await(t, u, 64); err != nil || string(b) != msg {
+			t.Fatalf("got %q %v", b, err)
+		}
 	}
 	s.DisarmWait()
-	if time.Since(start) > 2*time.Second {
-		t.Fatal("woke late")
+	sleep(a, "wake")
+	// A datagram from the host itself comes through the kernel (the
+	// socket's twin), which no polled fd watches: the watcher raises the
+	// wake-up fd for the sleeper, and the last sleeper lowers it.
+	sleep(kernelUDP(t, pair.B, 0), "twin")
+	s.ArmWait()
+	if n, _ := poll(50); n > 0 {
+		t.Fatal("the wake-up fd stayed raised")
 	}
-	if b, _, err := await(t, u, 64); err != nil || string(b) != "wake" {
-		t.Fatalf("got %q %v", b, err)
-	}
+	s.DisarmWait()
 }
 
 // TestOwnedAddress runs a stack on an address the kernel does not have:

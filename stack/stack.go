@@ -271,43 +271,51 @@ func earliest(a, b time.Duration) time.Duration {
 // WaitFDs are the fds a sleeping thread polls (POLLIN) for a stack.
 type WaitFDs struct {
 	N   int
-	FDs [3]int
+	FDs [2]int
 }
 
 // ArmWait prepares a thread to sleep until the stack may have work, and
 // returns the fds to poll (readable: poll the stack). Every ArmWait is
 // paired with a DisarmWait after the wait. In Kernel mode they are the
-// device, the kernel's side (an epoll set over netlink and the twins),
-// and a wake-up eventfd that another thread raises when its poll queued
-// data for sleepers. The caller polls them with poll(2), which watches
-// them only while it sleeps: an fd kept in an epoll set would cost the
-// kernel a callback on every frame, which a spinning stack should not
-// pay, and adding and removing it around every sleep costs two system
-// calls.
+// device and a wake-up eventfd, which another thread raises when its poll
+// queued data for sleepers, and the kernel watcher when the kernel's side
+// (netlink, the twins) has something. The caller polls them with poll(2),
+// which watches them only while it sleeps: an fd kept in an epoll set
+// would cost the kernel a callback on every frame, which a spinning stack
+// should not pay, and adding and removing it around every sleep costs two
+// system calls. Two fds and not the kernel's epoll set as a third: every
+// fd polled is polled again, and unhooked, on the way out of every sleep.
 func (s *Stack) ArmWait() WaitFDs {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ring()
 	if s.kern == nil {
-		return WaitFDs{N: 1, FDs: [3]int{s.dev.FD()}}
+		return WaitFDs{N: 1, FDs: [2]int{s.dev.FD()}}
 	}
 	k := s.kern
-	k.armed++
-	return WaitFDs{N: 3, FDs: [3]int{s.dev.FD(), k.epfd, k.wakefd}}
+	// The watcher raises ready, then looks for sleepers; a sleeper is
+	// counted, then looks at ready: one of the two sees the other.
+	k.armed.Add(1)
+	if k.ready.Load() {
+		s.timers(s.cfg.Now())
+	}
+	return WaitFDs{N: 2, FDs: [2]int{s.dev.FD(), k.wakefd}}
 }
+
+// ArmFD is the first of the fds ArmWait returns, the same every time: the
+// device's.
+func (s *Stack) ArmFD() int { return s.dev.FD() }
 
 // DisarmWait ends a wait that ArmWait began, and polls the stack.
 func (s *Stack) DisarmWait() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := s.kern
-	if k == nil || k.armed == 0 {
+	if k == nil || k.armed.Load() == 0 {
 		return
 	}
-	if k.armed--; k.armed == 0 && k.woken {
-		var b [8]byte
-		unix.Read(k.wakefd, b[:])
-		k.woken = false
+	if k.armed.Add(-1) == 0 {
+		k.lower()
 	}
 	if s.closed {
 		return

@@ -148,6 +148,13 @@ static inline int shadowed(int fd)
  * thread (see "signals"). */
 static char go_path[PATH_MAX];
 static __thread volatile sig_atomic_t sig_seen;
+/* sleep_ts is the timeout of the ppoll this thread is about to sleep in,
+ * while it prepares it. A handler that runs before the ppoll starts zeroes
+ * it, so the ppoll returns at once instead of sleeping through a signal
+ * that should have ended the wait; one that comes after it started
+ * interrupts it. This closes the race pselect(2) exists for without its
+ * two sigprocmask calls around every sleep. */
+static __thread struct timespec *volatile sleep_ts;
 
 /* ---- the Go part ---- */
 
@@ -155,15 +162,14 @@ static struct {
 	long long (*init)(int64_t *spin_ns, void (*forget)(int));
 	long long (*bind)(int, const void *, uint32_t);
 	long long (*connect)(int, const void *, uint32_t);
-	long long (*sendmsg)(int, const void *, int, int64_t *);
-	long long (*recvmsg)(int, void *, int, int64_t *);
+	long long (*sendmsg)(int, const void *, int, int64_t *, const int32_t *, int);
+	long long (*recvmsg)(int, void *, int, int64_t *, const int32_t *, int);
 	long long (*owned)(int);
 	void (*thread)(void);
 	long long (*arm)(const int *, int, int32_t *, int);
-	void (*disarm)(const int *, int);
+	void (*disarm)(const int32_t *, int);
 	long long (*poll)(void *, uint64_t);
 	long long (*arm_epoll)(int, int32_t *, int);
-	void (*disarm_epoll)(int);
 	long long (*epoll_ctl)(int, int, int, uint32_t, uint64_t, int);
 	long long (*epoll_scan)(int, void *, int);
 	void (*close)(int);
@@ -355,7 +361,6 @@ static void load_go(void)
 	SYM(disarm, "accel_go_disarm");
 	SYM(poll, "accel_go_poll");
 	SYM(arm_epoll, "accel_go_arm_epoll");
-	SYM(disarm_epoll, "accel_go_disarm_epoll");
 	SYM(epoll_ctl, "accel_go_epoll_ctl");
 	SYM(epoll_scan, "accel_go_epoll_scan");
 	SYM(close, "accel_go_close");
@@ -497,6 +502,9 @@ static struct sigaction app_act[_NSIG];
 static void trampoline(int sig, siginfo_t *si, void *uc)
 {
 	sig_seen = sig;
+	struct timespec *t = sleep_ts;
+	if (t)
+		*t = (struct timespec){0, 0};
 	const struct sigaction *a = &app_act[sig];
 	if (a->sa_flags & SA_SIGINFO)
 		a->sa_sigaction(sig, si, uc);
@@ -849,7 +857,6 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 /* A wait: spin until spin_end, then sleep until deadline (0: none). */
 struct wait {
 	int64_t start, spin_end, deadline;
-	int deadline_noted;
 };
 
 /* wait_expired starts a wait at its first EWAIT (timeo: the socket's
@@ -863,6 +870,24 @@ static int wait_expired(struct wait *w, int64_t now, int64_t timeo)
 		w->deadline = timeo > 0 ? now + timeo : 0;
 	}
 	return w->deadline && now >= w->deadline;
+}
+
+/* armed is a wait on the stacks: the fds an arm gave, which the disarm
+ * that ends it takes back, and the longest nap it may sleep (-1: any). */
+struct armed {
+	int32_t fds[ACCEL_MAX_WAIT];
+	int n;
+	int64_t cap_ns;
+};
+
+/* arm_result reads an arm's answer: a count, with ACCEL_WAIT_PARTIAL when
+ * a stack could not be watched (then, or if the arm failed, the wait naps
+ * for a millisecond at a time instead of sleeping through that stack's
+ * work). */
+static void arm_result(struct armed *a, long long r)
+{
+	a->n = r < 0 ? 0 : (int)(r & (ACCEL_WAIT_PARTIAL - 1));
+	a->cap_ns = r < 0 || (r & ACCEL_WAIT_PARTIAL) ? 1000000 : -1;
 }
 
 /* sleep_on sleeps until one of the stacks' wait fds (and extra, if any)
@@ -885,7 +910,6 @@ static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextr
 		memcpy(p, extra, sizeof *p * nextra);
 	for (int i = 0; i < nw; i++)
 		p[nextra + i] = (struct pollfd){.fd = wfds[i], .events = POLLIN};
-	struct timespec ts, *tsp = NULL;
 	int64_t left = -1;
 	if (w->deadline) {
 		left = w->deadline - now_ns();
@@ -894,11 +918,16 @@ static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextr
 	}
 	if (cap_ns >= 0 && (left < 0 || cap_ns < left))
 		left = cap_ns;
-	if (left >= 0) {
-		ts = ts_of(left);
-		tsp = &ts;
-	}
-	int r = real_ppoll(p, n, tsp, mask);
+	/* No deadline is a timeout past the kernel's clock range (KTIME_MAX):
+	 * the kernel sleeps without a timer, as for NULL, but a handler has a
+	 * timeout to zero (sleep_ts). */
+	struct timespec ts = left >= 0 ? ts_of(left) : (struct timespec){.tv_sec = (time_t)1 << 40};
+	sleep_ts = &ts;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (sig_seen)
+		ts = (struct timespec){0, 0};
+	int r = real_ppoll(p, n, &ts, mask);
+	sleep_ts = NULL;
 	if (nextra) {
 		int e = errno;
 		memcpy(extra, p, sizeof *p * nextra);
@@ -915,8 +944,18 @@ static long long io(int fd, void *m, int flags, int send)
 {
 	struct wait w = {0};
 	int64_t timeo = 0;
+	/* A signal whose handler runs from here on ends the wait, as one
+	 * that comes during the system call does in Linux. */
+	sig_seen = 0;
+	/* woke: the wait a sleep just ended, which the next call disarms
+	 * before it tries (one crossing into Go, not two, on the way from a
+	 * wake-up to the data). */
+	struct armed a, *woke = NULL;
 	for (;;) {
-		long long r = send ? DECIDE_CALL(fd, go.sendmsg(fd, m, flags, &timeo)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo));
+		const int32_t *wf = woke ? woke->fds : NULL;
+		int nwf = woke ? woke->n : 0;
+		long long r = send ? DECIDE_CALL(fd, go.sendmsg(fd, m, flags, &timeo, wf, nwf)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo, wf, nwf));
+		woke = NULL;
 		if (r == ACCEL_FORGET) {
 			forget(fd);
 			return ACCEL_PASS;
@@ -926,22 +965,17 @@ static long long io(int fd, void *m, int flags, int send)
 		int64_t now = now_ns();
 		if (wait_expired(&w, now, timeo))
 			return -EAGAIN;
-		if (!w.deadline_noted) {
-			/* A socket with a timeout is never restarted (Linux). */
-			w.deadline_noted = 1;
-			sig_seen = 0;
-		}
+		/* A socket with a timeout is never restarted (Linux). */
 		if (interrupted(!w.deadline))
 			return -EINTR;
 		if (now < w.spin_end)
 			continue;
 		/* Sleep: arm the stack, try once more (a thread may have queued
 		 * our data just before we armed), then wait. */
-		int32_t wfds[ACCEL_MAX_WAIT];
-		int nw = (int)GO_CALL(go.arm(&fd, 1, wfds, ACCEL_MAX_WAIT));
-		r = send ? GO_CALL(go.sendmsg(fd, m, flags, &timeo)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo));
+		arm_result(&a, GO_CALL(go.arm(&fd, 1, a.fds, ACCEL_MAX_WAIT)));
+		r = send ? GO_CALL(go.sendmsg(fd, m, flags, &timeo, NULL, 0)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo, NULL, 0));
 		if (r != ACCEL_WAIT) {
-			GO_DO(go.disarm(&fd, 1));
+			GO_DO(go.disarm(a.fds, a.n));
 			if (r == ACCEL_FORGET) {
 				forget(fd);
 				return ACCEL_PASS;
@@ -949,11 +983,13 @@ static long long io(int fd, void *m, int flags, int send)
 			return r;
 		}
 		/* A send waits for TX room, which no fd signals: short naps. */
-		int s = sleep_on(wfds, nw, NULL, 0, &w, send ? 200000 : -1, NULL);
-		int e = errno;
-		GO_DO(go.disarm(&fd, 1));
-		if (s < 0 && e == EINTR && interrupted(!w.deadline))
+		int64_t cap = send && (a.cap_ns < 0 || a.cap_ns > 200000) ? 200000 : a.cap_ns;
+		int s = sleep_on(a.fds, a.n, NULL, 0, &w, cap, NULL);
+		if (s < 0 && errno == EINTR && interrupted(!w.deadline)) {
+			GO_DO(go.disarm(a.fds, a.n));
 			return -EINTR;
+		}
+		woke = &a;
 	}
 }
 
@@ -1538,15 +1574,15 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 		}
 		if (now < w.spin_end)
 			continue;
-		int32_t wfds[ACCEL_MAX_WAIT];
-		int nw = (int)GO_CALL(go.arm(afds, na, wfds, ACCEL_MAX_WAIT));
+		struct armed ar;
+		arm_result(&ar, GO_CALL(go.arm(afds, na, ar.fds, ACCEL_MAX_WAIT)));
 		if (GO_CALL(go.poll(fds, n)) != 0) {
-			GO_DO(go.disarm(afds, na));
+			GO_DO(go.disarm(ar.fds, ar.n));
 			continue;
 		}
-		int s = sleep_on(wfds, nw, k, (int)n, &w, -1, mask);
+		int s = sleep_on(ar.fds, ar.n, k, (int)n, &w, ar.cap_ns, mask);
 		int e = errno;
-		GO_DO(go.disarm(afds, na));
+		GO_DO(go.disarm(ar.fds, ar.n));
 		/* EINTR only when an application handler ran: the Go part's
 		 * runtime signals (its preemption, SIGURG) may land on this
 		 * thread and must not show. */
@@ -1814,17 +1850,17 @@ static int epoll_impl(int epfd, struct epoll_event *evs, int max, int64_t tmo_ns
 		}
 		if (now < w.spin_end)
 			continue;
-		int32_t wfds[ACCEL_MAX_WAIT];
-		int nw = (int)GO_CALL(go.arm_epoll(epfd, wfds, ACCEL_MAX_WAIT));
+		struct armed ar;
+		arm_result(&ar, GO_CALL(go.arm_epoll(epfd, ar.fds, ACCEL_MAX_WAIT)));
 		n = (int)GO_CALL(go.epoll_scan(epfd, evs, max));
 		if (n > 0) {
-			GO_DO(go.disarm_epoll(epfd));
+			GO_DO(go.disarm(ar.fds, ar.n));
 			return n;
 		}
 		struct pollfd self = {.fd = epfd, .events = POLLIN};
-		int s = sleep_on(wfds, nw, &self, 1, &w, -1, mask);
+		int s = sleep_on(ar.fds, ar.n, &self, 1, &w, ar.cap_ns, mask);
 		int e = errno;
-		GO_DO(go.disarm_epoll(epfd));
+		GO_DO(go.disarm(ar.fds, ar.n));
 		/* EINTR only when an application handler ran (see poll). */
 		if (s < 0 && (e != EINTR || interrupted(0))) {
 			errno = e;

@@ -18,7 +18,10 @@
 /* Nothing yet: a blocking call waits and calls again. */
 #define ACCEL_WAIT (-100002LL)
 
-/* How many fds a wait sleeps on for the stacks (one per stack). */
-#define ACCEL_MAX_WAIT 8
+/* How many fds a wait sleeps on for the stacks (up to two per stack). */
+#define ACCEL_MAX_WAIT 64
+/* In an arm's result: some stack could not be watched (more than
+ * ACCEL_MAX_WAIT / 2 in one wait), so the wait sleeps in short naps. */
+#define ACCEL_WAIT_PARTIAL (1LL << 20)
 
 #endif

@@ -37,7 +37,8 @@ func Missing() string {
 }
 
 // Dir builds everything once and returns the directory that holds it:
-// libaccel.so, libaccel-go.so, accel, conform, udppp, sigs, shutwake.
+// libaccel.so, libaccel-go.so, accel, conform, udppp, sigs, shutwake,
+// sigrace.
 func Dir() (string, error) {
 	once.Do(func() {
 		if dir, err = os.MkdirTemp("", "accel-artifacts-"); err != nil {
@@ -51,6 +52,7 @@ func Dir() (string, error) {
 			{"gcc", "-O2", "-Wall", "-o", filepath.Join(dir, "udppp"), "tests/progs/udppp.c", "-lpthread"},
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "sigs"), "tests/progs/sigs.c", "-lpthread"},
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "shutwake"), "tests/progs/shutwake.c", "-lpthread"},
+			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "sigrace"), "tests/progs/sigrace.c", "-lpthread"},
 		}
 		for _, s := range steps {
 			cmd := exec.Command(s[0], s[1:]...)
