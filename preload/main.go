@@ -303,6 +303,18 @@ func accel_go_thread() {
 	shim.ThreadEntered()
 }
 
+// accel_go_yield lets the Go scheduler run once on the calling thread's P,
+// which moves the P's scheduling tick: a thread that only ever enters Go
+// through callbacks would otherwise look to sysmon like a goroutine that
+// never yields (see maybe_yield in preload/lib/accel.c).
+//
+//export accel_go_yield
+func accel_go_yield() {
+	var r C.longlong
+	defer guard(&r)
+	runtime.Gosched()
+}
+
 //export accel_go_owned
 func accel_go_owned(fd C.int) (r C.longlong) {
 	defer guard(&r)

@@ -7,12 +7,13 @@
  * Each round a receiver thread blocks in recv; the echo of a datagram the
  * main thread sends wakes it; the main thread sends it SIGUSR1 after a
  * random 0-40 us, so the handler lands anywhere on the receive's way out
- * and back in. The handler notes whether it interrupted the preload's own
- * code (its address in libaccel.so or libaccel-go.so). A round whose
- * handler ran there and whose receiver then stayed asleep for 300 ms is
- * lost; one whose handler ran in the program itself, just before it
- * called recv, is late (the kernel has that race too); a second signal
- * ends either.
+ * and back in. The handler notes whether it interrupted the preload's Go
+ * part (its address in libaccel-go.so), which runs only once a receive has
+ * begun, as a system call has once it entered the kernel; the C part's
+ * first instructions come before that point, like the program's own. A
+ * round whose handler ran in Go and whose receiver then stayed asleep for
+ * 300 ms is lost; one whose handler ran before the receive began is late
+ * (the kernel has that race too); a second signal ends either.
  *
  *   sigrace LOCAL PEER PORT ROUNDS
  *
@@ -39,7 +40,7 @@ static atomic_int started, finished;
 static volatile sig_atomic_t stop, hit_inside;
 static volatile int failed;
 
-/* The preload's executable code, found once it is loaded. */
+/* The preload's Go part's executable code, found once it is loaded. */
 static struct {
 	uintptr_t lo, hi;
 } code[8];
@@ -49,7 +50,7 @@ static int find_code(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
 	(void)arg;
-	if (!info->dlpi_name || !strstr(info->dlpi_name, "libaccel"))
+	if (!info->dlpi_name || !strstr(info->dlpi_name, "libaccel-go"))
 		return 0;
 	for (int i = 0; i < info->dlpi_phnum && ncode < 8; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
