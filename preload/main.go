@@ -43,9 +43,22 @@ var (
 
 // code turns a shim result into the C convention.
 func code(n int, err error) C.longlong {
-	switch {
-	case err == nil:
+	// The shim's own values first, compared as values: a spinning wait
+	// gets ErrWait on every call, and errors.Is walks a chain each time.
+	switch err {
+	case nil:
 		return C.longlong(n)
+	case shim.ErrWait:
+		return C.ACCEL_WAIT
+	case shim.ErrPass:
+		return C.ACCEL_PASS
+	case shim.ErrForget:
+		return C.ACCEL_FORGET
+	}
+	if e, ok := err.(unix.Errno); ok {
+		return -C.longlong(e)
+	}
+	switch {
 	case errors.Is(err, shim.ErrPass):
 		return C.ACCEL_PASS
 	case errors.Is(err, shim.ErrForget):

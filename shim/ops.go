@@ -21,7 +21,11 @@ import (
 var ErrForget = errors.New("shim: forget the fd")
 
 // touch records that a thread is polling the socket's stack.
-func (s *Socket) touch() { s.is.lastPoll.Store(time.Now().UnixNano()) }
+func (s *Socket) touch() {
+	if !s.is.polled.Load() {
+		s.is.polled.Store(true)
+	}
+}
 
 // Bind binds an fd. A candidate socket is decided first; ErrPass leaves
 // the call to the kernel.

@@ -80,9 +80,11 @@ type ifStack struct {
 	port *xsk.Port // shared by the interface's stacks
 	vi   *xsk.VI
 	st   *stack.Stack
-	// lastPoll is when a thread last polled the stack (unix ns): the
-	// progress engine polls stacks nobody is inside.
-	lastPoll atomic.Int64
+	// polled says a thread polled the stack since the progress engine's
+	// last tick; the engine polls the stacks nobody has. A flag and not a
+	// time: reading the clock on every call cost more than the call's own
+	// work on a VM (kvm-clock).
+	polled atomic.Bool
 }
 
 // preSocket is what the shim knows of a socket before its decision.

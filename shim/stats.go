@@ -149,7 +149,7 @@ func (sh *Shim) progress(t *time.Ticker, stop <-chan struct{}) {
 			stacks := slices.Collect(maps.Values(sh.stacks))
 			sh.mu.Unlock()
 			for _, is := range stacks {
-				if now.UnixNano()-is.lastPoll.Load() >= int64(progressEvery) {
+				if !is.polled.Swap(false) {
 					is.st.Poll()
 				}
 			}

@@ -3,6 +3,7 @@ package stack
 import (
 	"math/rand/v2"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,7 +28,9 @@ type UDPSocket struct {
 	// its own errors, and it is never closed here.
 	adopted bool
 	// detached: handed back to the kernel; only what was queued remains.
-	detached bool
+	// Written under the stack's lock, read without it (Detached is asked
+	// on every call the shim makes).
+	detached atomic.Bool
 	// rxGen counts datagrams queued, for edge-triggered readiness.
 	rxGen uint64
 	// wantDst and wantStamp: each datagram keeps the address it was sent
@@ -123,11 +126,11 @@ func (u *UDPSocket) Retwin(fd int) error {
 	}
 	k := s.kern
 	_, bound := k.twins[u.twin]
-	if !u.detached {
+	if !u.detached.Load() {
 		k.unwatchTwin(u)
 	}
 	u.twin = fd
-	if !u.detached {
+	if !u.detached.Load() {
 		if err := k.watchTwin(fd); err != nil {
 			return err
 		}
@@ -399,7 +402,7 @@ func (u *UDPSocket) RecvMeta(b []byte, peek, trunc bool) (int, netip.AddrPort, u
 		return 0, netip.AddrPort{}, udp.Meta{}, unix.EBADF
 	}
 	s.ring()
-	if u.q.Len() == 0 && !u.detached {
+	if u.q.Len() == 0 && !u.detached.Load() {
 		s.pollFast()
 	}
 	if err := u.takeErr(); err != nil {
@@ -465,7 +468,7 @@ func (u *UDPSocket) readable(always bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ring()
-	if (always || u.q.Len() == 0) && !u.detached {
+	if (always || u.q.Len() == 0) && !u.detached.Load() {
 		s.pollFast()
 	}
 	return u.q.Len() > 0 || u.err != 0
@@ -487,7 +490,7 @@ func (u *UDPSocket) Detach() {
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u.closed || u.detached {
+	if u.closed || u.detached.Load() {
 		return
 	}
 	for len(u.groups) > 0 {
@@ -511,14 +514,14 @@ func (u *UDPSocket) Detach() {
 	if u.twin >= 0 && s.kern != nil {
 		s.kern.unwatchTwin(u)
 	}
-	u.detached = true
+	u.detached.Store(true)
 }
 
 // detachDrain is how long Detach drains the device after the filter goes.
 const detachDrain = time.Millisecond
 
 // Detached reports whether the socket was handed back to the kernel.
-func (u *UDPSocket) Detached() bool { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.detached }
+func (u *UDPSocket) Detached() bool { return u.detached.Load() }
 
 // Pending is FIONREAD: the size of the first datagram, 0 if none.
 func (u *UDPSocket) Pending() int {
@@ -600,7 +603,7 @@ func (u *UDPSocket) closeLocked() error {
 	for len(u.groups) > 0 {
 		u.leave(u.groups[0])
 	}
-	if u.detached {
+	if u.detached.Load() {
 		u.twin = -1
 		return nil
 	}
