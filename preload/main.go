@@ -41,30 +41,31 @@ var (
 	stop = make(chan struct{})
 )
 
+// shimCodes are the shim's own results and their C codes.
+var shimCodes = [...]struct {
+	err error
+	c   C.longlong
+}{{shim.ErrWait, C.ACCEL_WAIT}, {shim.ErrPass, C.ACCEL_PASS}, {shim.ErrForget, C.ACCEL_FORGET}}
+
 // code turns a shim result into the C convention.
 func code(n int, err error) C.longlong {
-	// The shim's own values first, compared as values: a spinning wait
-	// gets ErrWait on every call, and errors.Is walks a chain each time.
-	switch err {
-	case nil:
+	if err == nil {
 		return C.longlong(n)
-	case shim.ErrWait:
-		return C.ACCEL_WAIT
-	case shim.ErrPass:
-		return C.ACCEL_PASS
-	case shim.ErrForget:
-		return C.ACCEL_FORGET
+	}
+	// Compared as values first: a spinning wait gets ErrWait on every
+	// call, and errors.Is walks a chain each time.
+	for _, sc := range shimCodes {
+		if err == sc.err {
+			return sc.c
+		}
 	}
 	if e, ok := err.(unix.Errno); ok {
 		return -C.longlong(e)
 	}
-	switch {
-	case errors.Is(err, shim.ErrPass):
-		return C.ACCEL_PASS
-	case errors.Is(err, shim.ErrForget):
-		return C.ACCEL_FORGET
-	case errors.Is(err, shim.ErrWait):
-		return C.ACCEL_WAIT
+	for _, sc := range shimCodes {
+		if errors.Is(err, sc.err) {
+			return sc.c
+		}
 	}
 	var e unix.Errno
 	if errors.As(err, &e) {
