@@ -138,6 +138,11 @@ func TestDataPathAllocs(t *testing.T) {
 	}); a != 0 {
 		t.Errorf("readiness and a wait allocate %.1f times", a)
 	}
+	// With no room for a stack's fds the wait says it is partial (the C
+	// side then naps instead of sleeping through that stack).
+	if n, partial := sh.Arm(socks, wfds[:1]); n != 0 || !partial {
+		t.Errorf("arm into 1 slot: %d fds, partial %v; want 0, true", n, partial)
+	}
 }
 
 // TestHandover hands a socket with a queued datagram back to the kernel:
