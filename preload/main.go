@@ -262,24 +262,20 @@ func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t
 		if anc.Stamp {
 			// Linux puts the timestamps first (sock_recv_cmsgs), then
 			// the IP ones (ip_cmsg_recv).
-			var tv [16]byte
 			sec, nsec := anc.StampUnixNanosec/1e9, anc.StampUnixNanosec%1e9
-			typ := unix.SO_TIMESTAMP // SCM_TIMESTAMP: a timeval
 			if anc.StampNS {
-				typ = unix.SO_TIMESTAMPNS // SCM_TIMESTAMPNS: a timespec
+				ts := unix.Timespec{Sec: sec, Nsec: nsec} // SCM_TIMESTAMPNS
+				used = putCmsg(ctl, used, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, bytesOf(&ts), &m.Flags)
 			} else {
-				nsec /= 1e3
+				// SCM_TIMESTAMP; microseconds cut, not rounded, as the
+				// kernel's ns_to_kernel_old_timeval (NsecToTimeval rounds).
+				tv := unix.Timeval{Sec: sec, Usec: nsec / 1e3}
+				used = putCmsg(ctl, used, unix.SOL_SOCKET, unix.SO_TIMESTAMP, bytesOf(&tv), &m.Flags)
 			}
-			binary.NativeEndian.PutUint64(tv[0:8], uint64(sec))
-			binary.NativeEndian.PutUint64(tv[8:16], uint64(nsec))
-			used = putCmsg(ctl, used, unix.SOL_SOCKET, typ, tv[:], &m.Flags)
 		}
 		if anc.PktInfo {
-			var pi [unix.SizeofInet4Pktinfo]byte
-			binary.NativeEndian.PutUint32(pi[0:4], uint32(anc.Ifindex))
-			copy(pi[4:8], anc.SpecDst[:])
-			copy(pi[8:12], anc.Dst[:])
-			used = putCmsg(ctl, used, unix.IPPROTO_IP, unix.IP_PKTINFO, pi[:], &m.Flags)
+			pi := unix.Inet4Pktinfo{Ifindex: int32(anc.Ifindex), Spec_dst: anc.SpecDst, Addr: anc.Dst}
+			used = putCmsg(ctl, used, unix.IPPROTO_IP, unix.IP_PKTINFO, bytesOf(&pi), &m.Flags)
 		}
 		m.Controllen = uint64(used)
 	} else {
@@ -302,12 +298,17 @@ func putCmsg(ctl []byte, used, level, typ int, data []byte, flags *int32) int {
 		*flags |= unix.MSG_CTRUNC
 		cmlen = room
 	}
-	h := ctl[used : used+unix.SizeofCmsghdr]
-	binary.NativeEndian.PutUint64(h[0:8], uint64(cmlen))
-	binary.NativeEndian.PutUint32(h[8:12], uint32(level))
-	binary.NativeEndian.PutUint32(h[12:16], uint32(typ))
+	// Built aside and copied: the program's buffer need not be aligned.
+	h := unix.Cmsghdr{Level: int32(level), Type: int32(typ)}
+	h.SetLen(cmlen)
+	copy(ctl[used:], bytesOf(&h))
 	copy(ctl[used+unix.SizeofCmsghdr:used+cmlen], data)
 	return used + min(unix.CmsgSpace(len(data)), room)
+}
+
+// bytesOf is a value's memory, as the kernel lays it out for C.
+func bytesOf[T any](v *T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v))
 }
 
 //export accel_go_thread

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"errors"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -339,21 +340,14 @@ func (sh *Shim) Close(fd int) {
 	delete(sh.pre, fd)
 	if e := sh.epolls[fd]; e != nil {
 		delete(sh.epolls, fd)
-		last := true
-		for _, other := range sh.epolls {
-			if other == e {
-				last = false // a duplicate of the fd still holds the instance
-				break
+		// Parents forget it, as the kernel does at its last close; a
+		// duplicate of the fd still holds the instance.
+		if !slices.Contains(slices.Collect(maps.Values(sh.epolls)), e) {
+			for _, p := range sh.epolls {
+				p.mu.Lock()
+				p.entries = slices.DeleteFunc(p.entries, func(x *epEntry) bool { return x.sub == e })
+				p.mu.Unlock()
 			}
-		}
-		// Parents forget it, as the kernel does at its last close.
-		for _, p := range sh.epolls {
-			if !last {
-				break
-			}
-			p.mu.Lock()
-			p.entries = slices.DeleteFunc(p.entries, func(x *epEntry) bool { return x.sub == e })
-			p.mu.Unlock()
 		}
 	}
 	sh.mu.Unlock()

@@ -107,14 +107,7 @@ func (k *kernel) sendTwin(u *UDPSocket, b []byte, to netip.AddrPort) (int, error
 func (k *kernel) drainTwin(u *UDPSocket) {
 	var oob [128]byte
 	for range 64 {
-		var n, oobn int
-		var from unix.Sockaddr
-		var err error
-		if u.wantDst || u.wantStamp {
-			n, oobn, _, from, err = unix.Recvmsg(u.twin, k.buf, oob[:], unix.MSG_DONTWAIT)
-		} else {
-			n, from, err = unix.Recvfrom(u.twin, k.buf, unix.MSG_DONTWAIT)
-		}
+		n, oobn, _, from, err := unix.Recvmsg(u.twin, k.buf, oob[:], unix.MSG_DONTWAIT)
 		if err == unix.EAGAIN {
 			break
 		}
@@ -131,13 +124,7 @@ func (k *kernel) drainTwin(u *UDPSocket) {
 		}
 		if sa, ok := from.(*unix.SockaddrInet4); ok {
 			ap := netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
-			var pushed bool
-			if u.wantDst || u.wantStamp {
-				pushed = u.q.PushMeta(k.buf[:n], ap, twinMeta(u, oob[:oobn]))
-			} else {
-				pushed = u.q.Push(k.buf[:n], ap)
-			}
-			if !pushed {
+			if !u.q.PushMeta(k.buf[:n], ap, twinMeta(u, oob[:oobn])) {
 				k.s.drop(DropUDPRcvBuf)
 			} else {
 				u.rxGen++
@@ -150,23 +137,31 @@ func (k *kernel) drainTwin(u *UDPSocket) {
 	}
 }
 
-// twinMeta is the Meta of a datagram the twin received, from its control
-// messages: the destination of IP_PKTINFO, the kernel's timestamp (or
-// the time now when the kernel gave none).
+// twinMeta is the Meta of a datagram the twin received (nothing when the
+// socket did not ask), from its control messages: the destination of
+// IP_PKTINFO, the kernel's timestamp (or the time now when the kernel
+// gave none).
 func twinMeta(u *UDPSocket, oob []byte) udp.Meta {
+	if !u.wantDst && !u.wantStamp {
+		return udp.Meta{}
+	}
 	var m udp.Meta
 	if u.local.IsValid() {
 		m.Dst = u.local.Addr().As4()
 	}
 	cmsgs, _ := unix.ParseSocketControlMessage(oob)
 	for _, c := range cmsgs {
+		h := c.Header
 		switch {
-		case c.Header.Level == unix.IPPROTO_IP && c.Header.Type == unix.IP_PKTINFO && len(c.Data) >= unix.SizeofInet4Pktinfo:
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(c.Data) >= unix.SizeofInet4Pktinfo:
 			copy(m.Dst[:], c.Data[8:12]) // ipi_addr: the header's destination
-		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SO_TIMESTAMPNS && len(c.Data) >= 16:
-			m.Stamp = int64(binary.NativeEndian.Uint64(c.Data[0:8]))*1e9 + int64(binary.NativeEndian.Uint64(c.Data[8:16]))
-		case c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SO_TIMESTAMP && len(c.Data) >= 16:
-			m.Stamp = int64(binary.NativeEndian.Uint64(c.Data[0:8]))*1e9 + int64(binary.NativeEndian.Uint64(c.Data[8:16]))*1e3
+		case h.Level == unix.SOL_SOCKET && (h.Type == unix.SO_TIMESTAMPNS || h.Type == unix.SO_TIMESTAMP) && len(c.Data) >= 16:
+			// A timespec, or a timeval (microseconds).
+			sec, frac := int64(binary.NativeEndian.Uint64(c.Data[0:8])), int64(binary.NativeEndian.Uint64(c.Data[8:16]))
+			if h.Type == unix.SO_TIMESTAMP {
+				frac *= 1e3
+			}
+			m.Stamp = sec*1e9 + frac
 		}
 	}
 	if u.wantStamp && m.Stamp == 0 {

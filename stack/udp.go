@@ -441,16 +441,17 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// push queues a datagram sent to dst, with what the socket keeps of it.
-func (u *UDPSocket) push(payload []byte, from netip.AddrPort, dst [4]byte) bool {
+// meta is what the socket keeps of a datagram sent to dst arriving now
+// (nothing when it did not ask).
+func (u *UDPSocket) meta(dst [4]byte) udp.Meta {
 	if !u.wantDst && !u.wantStamp {
-		return u.q.Push(payload, from)
+		return udp.Meta{}
 	}
 	m := udp.Meta{Dst: dst}
 	if u.wantStamp {
 		m.Stamp = time.Now().UnixNano()
 	}
-	return u.q.PushMeta(payload, from, m)
+	return m
 }
 
 // Readable reports whether a datagram or an error is waiting (POLLIN).
@@ -655,7 +656,7 @@ func (s *Stack) deliverUDP(dst [4]byte, port uint16, from netip.AddrPort, payloa
 		if best == nil {
 			return 0, false
 		}
-		if !best.push(payload, from, dst) {
+		if !best.q.PushMeta(payload, from, best.meta(dst)) {
 			return 0, true
 		}
 		best.rxGen++
@@ -663,7 +664,7 @@ func (s *Stack) deliverUDP(dst [4]byte, port uint16, from netip.AddrPort, payloa
 	}
 	for _, u := range ps.socks {
 		if matches(u) {
-			if u.push(payload, from, dst) {
+			if u.q.PushMeta(payload, from, u.meta(dst)) {
 				u.rxGen++
 				delivered++
 			} else {

@@ -456,11 +456,23 @@ static __thread int registered;
  * that keeps calling yields to the Go scheduler once per 5 ms, which moves
  * its P's tick; it looks at the clock once per 64 calls.
  */
+static inline int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline struct timespec ts_of(int64_t ns)
+{
+	struct timespec ts = {ns / 1000000000, ns % 1000000000};
+	return ts;
+}
+
 static __thread unsigned go_calls;
 static __thread int64_t next_yield;
 #define YIELD_EVERY_NS 5000000
 
-static inline int64_t now_ns(void);
 static void maybe_yield(void)
 {
 	int64_t now = now_ns();
@@ -472,16 +484,12 @@ static void maybe_yield(void)
 	in_go--;
 }
 
+/* GO_DO runs stmt inside Go's side: errno kept, re-entry marked, the
+ * thread registered; GO_CALL is GO_DO for an expression's value. */
 #define GO_CALL(expr)                                                        \
 	({                                                                       \
-		int saved_errno_ = errno;                                            \
-		if (__builtin_expect(++go_calls % 64 == 0, 0) && registered)        \
-			maybe_yield();                                                   \
-		in_go++;                                                             \
-		REGISTER();                                                          \
-		__typeof__(expr) r_ = (expr);                                        \
-		in_go--;                                                             \
-		errno = saved_errno_;                                                \
+		__typeof__(expr) r_;                                                 \
+		GO_DO(r_ = (expr));                                                  \
 		r_;                                                                  \
 	})
 
@@ -496,19 +504,6 @@ static void maybe_yield(void)
 		in_go--;                                                             \
 		errno = saved_errno_;                                                \
 	} while (0)
-
-static inline int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static inline struct timespec ts_of(int64_t ns)
-{
-	struct timespec ts = {ns / 1000000000, ns % 1000000000};
-	return ts;
-}
 
 /* ---- start-up ---- */
 
@@ -940,7 +935,7 @@ static void arm_result(struct armed *a, long long r)
 
 /* sleep_on sleeps until one of the stacks' wait fds (and extra, if any)
  * is ready, or the deadline; it returns ppoll's result. */
-static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextra, const struct wait *w,
+static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextra, struct wait *w,
 	int64_t cap_ns, const sigset_t *mask)
 {
 	RESOLVE(ppoll);
@@ -976,6 +971,7 @@ static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextr
 		ts = (struct timespec){0, 0};
 	int r = real_ppoll(p, n, &ts, mask);
 	sleep_ts = NULL;
+	w->now = 0; /* the wait's next look reads the clock afresh */
 	if (nextra) {
 		int e = errno;
 		memcpy(extra, p, sizeof *p * nextra);
@@ -1038,7 +1034,6 @@ static long long io(int fd, void *m, int flags, int send)
 			return -EINTR;
 		}
 		woke = &a;
-		w.now = 0;
 	}
 }
 
@@ -1632,7 +1627,6 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 		int s = sleep_on(ar.fds, ar.n, k, (int)n, &w, ar.cap_ns, mask);
 		int e = errno;
 		GO_DO(go.disarm(ar.fds, ar.n));
-		w.now = 0;
 		/* EINTR only when an application handler ran: the Go part's
 		 * runtime signals (its preemption, SIGURG) may land on this
 		 * thread and must not show. */
@@ -1911,7 +1905,6 @@ static int epoll_impl(int epfd, struct epoll_event *evs, int max, int64_t tmo_ns
 		int s = sleep_on(ar.fds, ar.n, &self, 1, &w, ar.cap_ns, mask);
 		int e = errno;
 		GO_DO(go.disarm(ar.fds, ar.n));
-		w.now = 0;
 		/* EINTR only when an application handler ran (see poll). */
 		if (s < 0 && (e != EINTR || interrupted(0))) {
 			errno = e;

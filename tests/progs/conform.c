@@ -243,6 +243,19 @@ static void cmd(int fd, const struct sockaddr_in *to, const char *c)
 	sendto(fd, c, strlen(c), 0, (const void *)to, sizeof *to);
 }
 
+/* new_edge has the peer send one datagram and shows an edge-triggered
+ * wait on epfd reporting it once: the wait, then a wait that finds nothing
+ * new. */
+static void new_edge(int s, const struct sockaddr_in *pa, int epfd, const char *what)
+{
+	struct epoll_event out[4];
+	char again[64];
+	snprintf(again, sizeof again, "%s, again", what);
+	cmd(s, pa, "B1,10");
+	T(what, epoll_wait(epfd, out, 4, 2000));
+	T(again, epoll_wait(epfd, out, 4, 0));
+}
+
 static int test(const char *peeraddr, int port)
 {
 	struct sockaddr_in pa = sin_of(peeraddr, port), palt = sin_of(peeraddr, port + 1);
@@ -395,9 +408,7 @@ static int test(const char *peeraddr, int port)
 	T("epoll_wait ET", epoll_wait(ep, out, 4, 1000));
 	T("epoll_wait ET again", epoll_wait(ep, out, 4, 0));
 	/* A new datagram behind the unread ones is a new edge. */
-	cmd(s, &pa, "B1,10");
-	T("epoll_wait ET new datagram", epoll_wait(ep, out, 4, 2000));
-	T("epoll_wait ET again", epoll_wait(ep, out, 4, 0));
+	new_edge(s, &pa, ep, "epoll_wait ET new datagram");
 	T("recv one", recv(s, buf, sizeof buf, 0));
 	T("epoll_wait ET after read", epoll_wait(ep, out, 4, 0));
 	T("recv two", recv(s, buf, sizeof buf, 0));
@@ -455,12 +466,8 @@ static int test(const char *peeraddr, int port)
 	nev.events = EPOLLIN | EPOLLET;
 	T("epoll_ctl ADD inner to outer ET", epoll_ctl(ep2, EPOLL_CTL_ADD, ep, &nev));
 	T("epoll_ctl ADD socket to inner", epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev));
-	cmd(s, &pa, "B1,10");
-	T("epoll_wait outer ET", epoll_wait(ep2, out, 4, 2000));
-	T("epoll_wait outer ET again", epoll_wait(ep2, out, 4, 0));
-	cmd(s, &pa, "B1,10");
-	T("epoll_wait outer ET new event", epoll_wait(ep2, out, 4, 2000));
-	T("epoll_wait outer ET again", epoll_wait(ep2, out, 4, 0));
+	new_edge(s, &pa, ep2, "epoll_wait outer ET");
+	new_edge(s, &pa, ep2, "epoll_wait outer ET new event");
 	T("recv one", recv(s, buf, sizeof buf, 0));
 	T("recv two", recv(s, buf, sizeof buf, 0));
 	T("epoll_wait outer ET drained", epoll_wait(ep2, out, 4, 0));
