@@ -10,8 +10,10 @@ import (
 
 // BenchmarkFloor is the round trip of 64-byte UDP datagrams between the
 // two test hosts: through kernel sockets, blocking and spinning, through
-// raw VIs on both ends (the floor), and through the stack's sockets. One
-// iteration is one round trip; p50, p99 and min are reported as metrics.
+// raw VIs on both ends (the floor), spinning and sleeping (the floor of a
+// sleeping path, to hold beside the kernel's blocking one), and through
+// the stack's sockets. One iteration is one round trip; p50, p99 and min
+// are reported as metrics.
 //
 //	go test -run '^$' -bench Floor -benchtime 20000x ./tests/
 func BenchmarkFloor(b *testing.B) {

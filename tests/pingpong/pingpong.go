@@ -1,8 +1,10 @@
 // Package pingpong measures UDP round trips between the two test hosts of
 // tests/netns: through kernel sockets (blocking, or spinning with
-// MSG_DONTWAIT), through raw VIs on both ends (the floor the stack is held
-// to), and through the stack's UDP sockets on both ends. Both ends run in this process, each on its own OS thread pinned to
-// its own CPU where there are two, in its host's network namespace.
+// MSG_DONTWAIT), through raw VIs on both ends (spinning: the floor the
+// stack is held to; sleeping in ppoll: the floor of any sleeping path),
+// and through the stack's UDP sockets on both ends. Both ends run in this
+// process, each on its own OS thread pinned to its own CPU where there are
+// two, in its host's network namespace.
 package pingpong
 
 import (
@@ -30,13 +32,14 @@ const (
 	KernelBlocking Mode = "kernel-blocking"
 	KernelSpin     Mode = "kernel-spin"
 	VIRaw          Mode = "vi-raw"
+	VIRawSleep     Mode = "vi-raw-sleep" // raw VIs, sleeping in ppoll on the VI's fd when its RX ring is empty
 	Stack          Mode = "stack"
 	KernelTCP      Mode = "kernel-tcp" // kernel TCP sockets, spinning with MSG_DONTWAIT
 	StackTCP       Mode = "stack-tcp"  // a stack TCP connection on each end, spinning
 )
 
 // Modes lists every mode.
-var Modes = []Mode{KernelBlocking, KernelSpin, VIRaw, Stack, KernelTCP, StackTCP}
+var Modes = []Mode{KernelBlocking, KernelSpin, VIRaw, VIRawSleep, Stack, KernelTCP, StackTCP}
 
 // Config of one measurement.
 type Config struct {
@@ -71,9 +74,10 @@ func Run(pair *netns.Pair, cfg Config) ([]time.Duration, error) {
 		if client, err = newKernelEnd(pair.A, pair.B, spin); err == nil {
 			server, err = newKernelEnd(pair.B, pair.A, spin)
 		}
-	case VIRaw:
-		if client, err = newVIEnd(pair.A, pair.B); err == nil {
-			server, err = newVIEnd(pair.B, pair.A)
+	case VIRaw, VIRawSleep:
+		sleep := cfg.Mode == VIRawSleep
+		if client, err = newVIEnd(pair.A, pair.B, sleep); err == nil {
+			server, err = newVIEnd(pair.B, pair.A, sleep)
 		}
 	case Stack:
 		if client, err = newStackEnd(pair.A, pair.B, pair.Prefix.Bits()); err == nil {
@@ -244,16 +248,20 @@ func (e *kernelEnd) close() {
 	}
 }
 
-// viEnd speaks UDP over a raw VI, spinning on its RX ring.
+// viEnd speaks UDP over a raw VI, spinning on its RX ring, or sleeping in
+// ppoll on the VI's fd while the ring is empty: the floor of a design that
+// sleeps on a VI, as the kernel's blocking mode is the kernel's.
 type viEnd struct {
-	port *xsk.Port
-	vi   *xsk.VI
-	hdr  wire.UDPFrame
-	ds   [1]vi.Desc
+	port  *xsk.Port
+	vi    *xsk.VI
+	hdr   wire.UDPFrame
+	ds    [1]vi.Desc
+	sleep bool
+	pfd   [1]unix.PollFd
 }
 
-func newVIEnd(h, peer *netns.Host) (*viEnd, error) {
-	e := &viEnd{}
+func newVIEnd(h, peer *netns.Host, sleep bool) (*viEnd, error) {
+	e := &viEnd{sleep: sleep}
 	err := h.Do(func() (err error) {
 		if e.port, err = xsk.Open(xsk.Config{Interface: h.Ifname, Frames: 1024, RingSize: 256}); err != nil {
 			return err
@@ -267,6 +275,7 @@ func newVIEnd(h, peer *netns.Host) (*viEnd, error) {
 		e.close()
 		return nil, fmt.Errorf("VI on %s: %w", h.NS, err)
 	}
+	e.pfd[0] = unix.PollFd{Fd: int32(e.vi.FD()), Events: unix.POLLIN}
 	e.hdr = wire.UDPFrame{IP: wire.IPv4Header{TTL: 64, DF: true, Src: h.Addr.As4(), Dst: peer.Addr.As4()}, SrcPort: port, DstPort: port}
 	copy(e.hdr.SrcMAC[:], h.MAC)
 	copy(e.hdr.DstMAC[:], peer.MAC)
@@ -295,6 +304,20 @@ func (e *viEnd) recv(buf []byte, deadline time.Time) (int, error) {
 			e.vi.Free(e.ds[:])
 			if err == nil {
 				return n, nil
+			}
+			continue
+		}
+		if e.sleep {
+			// A second look after the wake-up finds the frame; a timeout
+			// of a second bounds each sleep, and the deadline is looked at
+			// when one ends empty.
+			ts := unix.Timespec{Sec: 1}
+			n, err := unix.Ppoll(e.pfd[:], &ts, nil)
+			if err != nil && err != unix.EINTR {
+				return 0, fmt.Errorf("ppoll: %w", err)
+			}
+			if n == 0 && time.Now().After(deadline) {
+				return 0, errTimeout
 			}
 			continue
 		}
