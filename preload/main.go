@@ -221,8 +221,10 @@ func accel_go_sendmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t
 		return -C.longlong(unix.EFAULT)
 	}
 	n, err := sh.Send(int(fd), bufs, to, int(flags))
-	if s := sh.Lookup(int(fd)); err == shim.ErrWait && s != nil {
-		*timeo = C.int64_t(s.Timeout(true))
+	if err == shim.ErrWait {
+		if s := sh.Lookup(int(fd)); s != nil {
+			*timeo = C.int64_t(s.Timeout(true))
+		}
 	}
 	return code(n, err)
 }
@@ -239,8 +241,10 @@ func accel_go_recvmsg(fd C.int, mp unsafe.Pointer, flags C.int, timeo *C.int64_t
 	}
 	n, mflags, from, anc, err := sh.RecvMsg(int(fd), bufs, int(flags))
 	if err != nil {
-		if s := sh.Lookup(int(fd)); err == shim.ErrWait && s != nil {
-			*timeo = C.int64_t(s.Timeout(false))
+		if err == shim.ErrWait {
+			if s := sh.Lookup(int(fd)); s != nil {
+				*timeo = C.int64_t(s.Timeout(false))
+			}
 		}
 		return code(0, err)
 	}

@@ -390,7 +390,9 @@ func (k *kernel) write() {
 
 // lower reads wakefd back to zero if it was raised.
 func (k *kernel) lower() {
-	if k.raised.Swap(false) || k.woken {
+	// A load first: the swap's locked write would take the line from
+	// the watcher's CPU on every wake-up, raised or not.
+	if (k.raised.Load() && k.raised.Swap(false)) || k.woken {
 		k.woken = false
 		var b [8]byte
 		unix.Read(k.wakefd, b[:])

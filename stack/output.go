@@ -76,10 +76,18 @@ const (
 func (s *Stack) transmit(d vi.Desc) error {
 	s.one[0] = d
 	// The gap counts from the end of the previous send (its doorbell
-	// included) to this one.
-	streaming := !s.rxSinceSend && s.cfg.Now()-s.lastSend < s.cfg.TxStreamGap
+	// included) to this one. Only a send with no receive before it can
+	// belong to a stream, so only such a send reads the clock (twice):
+	// request and response traffic reads it for none. The first send
+	// after a receive leaves lastSend older than it is, which can only
+	// make the next send look less like a stream: batching then starts at
+	// a stream's third datagram instead of its second.
+	streaming := false
+	if !s.rxSinceSend {
+		streaming = s.cfg.Now()-s.lastSend < s.cfg.TxStreamGap
+		defer func() { s.lastSend = s.cfg.Now() }()
+	}
 	s.rxSinceSend = false
-	defer func() { s.lastSend = s.cfg.Now() }()
 	if db, ok := s.dev.(vi.Doorbell); ok && streaming {
 		n := db.Queue(s.one[:])
 		if n == 0 {

@@ -321,7 +321,14 @@ func (s *Stack) DisarmWait() {
 		return
 	}
 	s.drain()
-	s.timers(s.cfg.Now())
+	// The clock is a cache miss after a sleep and a datagram's wake-up
+	// needs no timer: timers run here only when the watcher saw the
+	// kernel's side ready (that is what woke us) or TCP or a resolution
+	// is waiting on time. The kernel side's periodic look still comes
+	// from pollFast's idle count and the progress engine.
+	if k.ready.Load() || s.tcpst != nil || len(s.pending) > 0 {
+		s.timers(s.cfg.Now())
+	}
 }
 
 // Close closes every socket and the stack's kernel resources; the device
