@@ -463,9 +463,13 @@ func accel_go_close(fd C.int) {
 }
 
 //export accel_go_dup
-func accel_go_dup(oldfd, newfd C.int) {
+func accel_go_dup(oldfd, newfd, epoll C.int) {
 	var r C.longlong
 	defer guard(&r)
+	if epoll != 0 {
+		sh.DupEpoll(int(oldfd), int(newfd))
+		return
+	}
 	sh.Dup(int(oldfd), int(newfd))
 }
 

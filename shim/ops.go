@@ -399,12 +399,6 @@ func (sh *Shim) Dup(oldfd, newfd int) {
 	if sh.fds.get(newfd) != nil {
 		sh.Close(newfd)
 	}
-	sh.mu.Lock()
-	if e := sh.epolls[oldfd]; e != nil {
-		// An epoll fd's duplicate is the same instance: one shadow.
-		sh.epolls[newfd] = e
-	}
-	sh.mu.Unlock()
 	s := sh.fds.get(oldfd)
 	if s == nil {
 		return
@@ -413,6 +407,26 @@ func (sh *Shim) Dup(oldfd, newfd int) {
 	s.fds = append(s.fds, newfd)
 	s.mu.Unlock()
 	sh.fds.set(newfd, s)
+}
+
+// DupEpoll makes newfd a duplicate of the epoll fd oldfd. Both are one
+// instance, so they share one shadow, which epoll_ctl on either fills and
+// a wait on either reads: it is made now if oldfd has none yet, since an
+// accelerated member may be added through one fd and waited for through
+// the other.
+func (sh *Shim) DupEpoll(oldfd, newfd int) {
+	if oldfd == newfd {
+		return
+	}
+	sh.Close(newfd)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.epolls[oldfd]
+	if e == nil {
+		e = &epollSet{}
+		sh.epolls[oldfd] = e
+	}
+	sh.epolls[newfd] = e
 }
 
 // SetNonblock mirrors O_NONBLOCK (fcntl F_SETFL, ioctl FIONBIO).

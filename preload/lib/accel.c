@@ -174,7 +174,7 @@ static struct {
 	long long (*epoll_ctl)(int, int, int, uint32_t, uint64_t, int);
 	long long (*epoll_scan)(int, void *, int);
 	void (*close)(int);
-	void (*dup)(int, int);
+	void (*dup)(int, int, int);
 	void (*nonblock)(int, int);
 	void (*shutdown)(int, int);
 	void (*setsockopt)(int, int, int, const void *, uint32_t);
@@ -280,7 +280,7 @@ static void unfill(struct fill *f)
 }
 
 static void forget(int fd);
-static void nests_to_go(void);
+static void epolls_to_go(void);
 
 static void atfork_child(void)
 {
@@ -388,7 +388,7 @@ static void load_go(void)
 	go_pid = getpid();
 	go_state = GO_READY;
 	atexit(accel_exit);
-	nests_to_go();
+	epolls_to_go();
 	return;
 fail:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -705,9 +705,63 @@ static void nest_note(int epfd, int op, int fd, struct epoll_event *ev)
 	pthread_mutex_unlock(&pending_mu);
 }
 
-static void nests_to_go(void)
+/* Duplicates of epoll fds made before Go was loaded: each fd with the
+ * number of its instance (a group), so that Go, once loaded, gives every
+ * fd of an instance one shadow. A close forgets its fd; the others of
+ * the group stay one instance, as in the kernel. */
+static struct {
+	int fd, group;
+} epaliases[MAX_PENDING];
+static int nepaliases, epalias_groups;
+
+static int epalias_find(int fd)
+{
+	for (int i = 0; i < nepaliases; i++)
+		if (epaliases[i].fd == fd)
+			return i;
+	return -1;
+}
+
+static void epalias_note(int oldfd, int newfd)
 {
 	pthread_mutex_lock(&pending_mu);
+	int i = epalias_find(oldfd);
+	if (i < 0 && nepaliases < MAX_PENDING) {
+		i = nepaliases++;
+		epaliases[i].fd = oldfd;
+		epaliases[i].group = ++epalias_groups;
+	}
+	int full = i < 0 || nepaliases == MAX_PENDING;
+	if (!full) {
+		epaliases[nepaliases].fd = newfd;
+		epaliases[nepaliases].group = epaliases[i].group;
+		nepaliases++;
+	}
+	pthread_mutex_unlock(&pending_mu);
+	static int warned;
+	if (full && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		logmsg("more than 256 duplicated epoll fds before the first accelerated socket: a wait through a duplicate may miss accelerated members");
+}
+
+static void epalias_forget(int fd)
+{
+	pthread_mutex_lock(&pending_mu);
+	int i = epalias_find(fd);
+	if (i >= 0)
+		epaliases[i] = epaliases[--nepaliases];
+	pthread_mutex_unlock(&pending_mu);
+}
+
+static void epolls_to_go(void)
+{
+	pthread_mutex_lock(&pending_mu);
+	for (int i = 0; i < nepaliases; i++)
+		for (int j = 0; j < i; j++)
+			if (epaliases[j].group == epaliases[i].group) {
+				GO_DO(go.dup(epaliases[j].fd, epaliases[i].fd, 1));
+				break;
+			}
+	nepaliases = 0;
 	for (int i = 0; i < nnests; i++)
 		if (GO_CALL(go.epoll_ctl(nests[i].epfd, EPOLL_CTL_ADD, nests[i].fd, nests[i].ev.events, nests[i].ev.data.u64, 1)) > 0)
 			fdtab[nests[i].epfd] |= FD_SHADOW;
@@ -1361,13 +1415,16 @@ static void note_dup(int oldfd, int newfd)
 	int was_epoll = (unsigned)newfd < FD_TABLE && (fdtab[newfd] & FD_EPOLLFD);
 	if ((was == FD_ACCEL || was_epoll) && ready())
 		GO_DO(go.close(newfd));
-	if ((unsigned)newfd < FD_TABLE)
+	if ((unsigned)newfd < FD_TABLE) {
+		if (fdtab[newfd] & FD_EPALIAS)
+			epalias_forget(newfd);
 		fdtab[newfd] = 0;
+	}
 	int k = kind(oldfd);
 	if (k == FD_ACCEL) {
 		if (ready()) {
 			set_kind(newfd, FD_ACCEL);
-			GO_DO(go.dup(oldfd, newfd));
+			GO_DO(go.dup(oldfd, newfd, 0));
 		} else {
 			set_kind(newfd, FD_KERNEL);
 		}
@@ -1381,7 +1438,9 @@ static void note_dup(int oldfd, int newfd)
 		fdtab[oldfd] |= FD_EPALIAS;
 		fdtab[newfd] |= fdtab[oldfd] & (FD_EPOLLFD | FD_SHADOW | FD_EPALIAS);
 		if (ready())
-			GO_DO(go.dup(oldfd, newfd));
+			GO_DO(go.dup(oldfd, newfd, 1));
+		else
+			epalias_note(oldfd, newfd);
 	}
 }
 
@@ -1468,6 +1527,8 @@ static void note_close(int fd)
 {
 	if ((unsigned)fd >= FD_TABLE)
 		return;
+	if (fdtab[fd] & FD_EPALIAS)
+		epalias_forget(fd);
 	if (fdtab[fd] && ready())
 		GO_DO(go.close(fd));
 	if (kind(fd) == FD_CAND)

@@ -256,6 +256,25 @@ static void new_edge(int s, const struct sockaddr_in *pa, int epfd, const char *
 	T(again, epoll_wait(epfd, out, 4, 0));
 }
 
+/* member_through adds s to an epoll instance through the fd add and
+ * waits for a datagram through wait, another fd of the instance; then it
+ * closes both. */
+static void member_through(int add, int wait, int s, const struct sockaddr_in *pa, unsigned long long data,
+	const char *what)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = data}, out[4];
+	char buf[64], l[64];
+	snprintf(l, sizeof l, "epoll_ctl ADD socket, %s", what);
+	T(l, epoll_ctl(add, EPOLL_CTL_ADD, s, &ev));
+	cmd(s, pa, "B1,10");
+	snprintf(l, sizeof l, "epoll_wait through the other fd, %s", what);
+	int n = T(l, epoll_wait(wait, out, 4, 2000));
+	say("%s data=%llx", what, n > 0 ? (unsigned long long)out[0].data.u64 : 0ULL);
+	T("recv it", recv(s, buf, sizeof buf, 0));
+	T("close one", close(add));
+	T("close the other", close(wait));
+}
+
 static int test(const char *peeraddr, int port)
 {
 	struct sockaddr_in pa = sin_of(peeraddr, port), palt = sin_of(peeraddr, port + 1);
@@ -273,6 +292,11 @@ static int test(const char *peeraddr, int port)
 	T("bind on a pipe", bind(pipefd[0], (void *)&any, sizeof any));
 	close(pipefd[0]);
 	close(pipefd[1]);
+
+	/* An epoll fd and its duplicate made before the first socket, so
+	 * before the preload has started its Go part (used further down). */
+	int early = T("epoll_create1 early", epoll_create1(0));
+	int early2 = T("dup early epoll fd", dup(early));
 
 	int s = T("socket", socket(AF_INET, SOCK_DGRAM, 0));
 	T("getsockopt SO_TYPE", getsockopt(s, SOL_SOCKET, SO_TYPE, &v, &vl));
@@ -501,6 +525,14 @@ static int test(const char *peeraddr, int port)
 	cmd(s, &pa, "B1,10");
 	readable(s);
 	show_cmsgs(s, 256, "off");
+
+	/* Duplicates made before the instance had any member, early (before
+	 * the Go part started) and late: a member added through one fd is
+	 * seen through the other. */
+	member_through(early, early2, s, &pa, 0x78, "early");
+	int late = T("epoll_create1 late", epoll_create1(0));
+	int late2 = T("dup late epoll fd", dup(late));
+	member_through(late2, late, s, &pa, 0x79, "late");
 
 	/* A duplicate of an epoll fd is the same epoll instance: it sees the
 	 * members, also once the original fd is closed. */
