@@ -2,6 +2,7 @@ package shim
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -188,4 +189,48 @@ func TestHandover(t *testing.T) {
 	if n, err := unix.Read(fd, buf); err != nil || string(buf[:n]) != "kernel" {
 		t.Fatalf("through the kernel: %q %v", buf[:n], err)
 	}
+}
+
+// TestDuplicates: a socket with two fds is one socket in the stats, and
+// an epoll fd duplicated before it had a member shares the member added
+// through the other fd.
+func TestDuplicates(t *testing.T) {
+	if why := netns.Missing(); why != "" {
+		t.Skip(why)
+	}
+	p := netns.New(t, netns.Options{})
+	sh, fd := shimOn(t, p.A, netip.AddrPortFrom(p.A.Addr, 9930), netip.AddrPortFrom(p.B.Addr, 9931))
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dup)
+	sh.Dup(fd, dup)
+	defer sh.Close(dup)
+	st := sh.Stats()
+	if len(st.Sockets) != 1 || !slices.Equal(append([]int{st.Sockets[0].FD}, st.Sockets[0].Dups...), []int{min(fd, dup), max(fd, dup)}) {
+		t.Fatalf("stats of a socket with fds %d and %d: %+v", fd, dup, st.Sockets)
+	}
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	ep2, err := unix.Dup(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep2)
+	sh.DupEpoll(ep, ep2)
+	if !sh.EpollCtl(ep2, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, 7, false) {
+		t.Fatal("the socket did not go into the shadow")
+	}
+	if got := sh.EpollSockets(ep, nil); len(got) != 1 || got[0] != sh.Lookup(fd) {
+		t.Fatalf("the original epoll fd sees %d sockets, want the one added through its duplicate", len(got))
+	}
+	sh.Close(ep2)
+	if got := sh.EpollSockets(ep, nil); len(got) != 1 {
+		t.Fatal("closing the duplicate dropped the instance's member")
+	}
+	sh.Close(ep)
 }

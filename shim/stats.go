@@ -40,9 +40,10 @@ type StackStats struct {
 	ViTxRingFull  uint64 `json:"vi_tx_ring_full,omitempty"`
 }
 
-// SocketStats are one socket's counters.
+// SocketStats are one socket's counters, once however many fds it has.
 type SocketStats struct {
 	FD        int    `json:"fd"`
+	Dups      []int  `json:"dup_fds,omitempty"` // its other fds (dup, dup2, F_DUPFD)
 	Local     string `json:"local"`
 	Remote    string `json:"remote,omitempty"`
 	Reason    string `json:"reason"`
@@ -96,7 +97,15 @@ func (sh *Shim) Stats() Stats {
 	}
 	out.Sockets = append(out.Sockets, sh.gone...)
 	sh.mu.Unlock()
-	sh.fds.each(func(fd int, s *Socket) { out.Sockets = append(out.Sockets, s.stats(fd)) })
+	at := map[*Socket]int{}
+	sh.fds.each(func(fd int, s *Socket) {
+		if i, ok := at[s]; ok {
+			out.Sockets[i].Dups = append(out.Sockets[i].Dups, fd)
+			return
+		}
+		at[s] = len(out.Sockets)
+		out.Sockets = append(out.Sockets, s.stats(fd))
+	})
 	return out
 }
 

@@ -123,6 +123,7 @@ enum {
 	/* An epoll fd with duplicates: another fd may add accelerated
 	 * members to the instance, so it is always treated as shadowed. */
 	FD_EPALIAS = 32,
+	FD_GROUP = 64, /* in the table of fd groups (see groups) */
 };
 
 #define FD_TABLE (1 << 20)
@@ -705,63 +706,95 @@ static void nest_note(int epfd, int op, int fd, struct epoll_event *ev)
 	pthread_mutex_unlock(&pending_mu);
 }
 
-/* Duplicates of epoll fds made before Go was loaded: each fd with the
- * number of its instance (a group), so that Go, once loaded, gives every
- * fd of an instance one shadow. A close forgets its fd; the others of
- * the group stay one instance, as in the kernel. */
+/* Groups of fds that are one open file, for what the kernel cannot tell
+ * us later: duplicates of an epoll fd made before Go started (when it
+ * starts, every fd of the instance gets one shadow), and duplicates of a
+ * socket not yet decided (when it is decided, every fd of it is, the same
+ * way). Each entry is an fd with its group's number, and the fd has
+ * FD_GROUP; a close forgets its fd, and the rest stay one group, as in
+ * the kernel. */
 static struct {
 	int fd, group;
-} epaliases[MAX_PENDING];
-static int nepaliases, epalias_groups;
+} groups[MAX_PENDING];
+static int ngroups, group_seq;
 
-static int epalias_find(int fd)
+static int group_find(int fd)
 {
-	for (int i = 0; i < nepaliases; i++)
-		if (epaliases[i].fd == fd)
+	for (int i = 0; i < ngroups; i++)
+		if (groups[i].fd == fd)
 			return i;
 	return -1;
 }
 
-static void epalias_note(int oldfd, int newfd)
+static void group_note(int oldfd, int newfd)
 {
 	pthread_mutex_lock(&pending_mu);
-	int i = epalias_find(oldfd);
-	if (i < 0 && nepaliases < MAX_PENDING) {
-		i = nepaliases++;
-		epaliases[i].fd = oldfd;
-		epaliases[i].group = ++epalias_groups;
+	int i = group_find(oldfd);
+	if (i < 0 && ngroups < MAX_PENDING) {
+		i = ngroups++;
+		groups[i].fd = oldfd;
+		groups[i].group = ++group_seq;
+		fdtab[oldfd] |= FD_GROUP;
 	}
-	int full = i < 0 || nepaliases == MAX_PENDING;
+	int full = i < 0 || ngroups == MAX_PENDING;
 	if (!full) {
-		epaliases[nepaliases].fd = newfd;
-		epaliases[nepaliases].group = epaliases[i].group;
-		nepaliases++;
+		groups[ngroups].fd = newfd;
+		groups[ngroups].group = groups[i].group;
+		ngroups++;
+		fdtab[newfd] |= FD_GROUP;
 	}
 	pthread_mutex_unlock(&pending_mu);
 	static int warned;
 	if (full && !__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
-		logmsg("more than 256 duplicated epoll fds before the first accelerated socket: a wait through a duplicate may miss accelerated members");
+		logmsg("more than 256 duplicated epoll fds or undecided sockets: a call through a duplicate may miss "
+		       "what the shim does through the original");
 }
 
-static void epalias_forget(int fd)
+static void group_forget(int fd)
 {
 	pthread_mutex_lock(&pending_mu);
-	int i = epalias_find(fd);
+	int i = group_find(fd);
 	if (i >= 0)
-		epaliases[i] = epaliases[--nepaliases];
+		groups[i] = groups[--ngroups];
+	fdtab[fd] &= ~FD_GROUP;
 	pthread_mutex_unlock(&pending_mu);
+}
+
+/* group_take ends fd's group and returns its other fds (at most max). */
+static int group_take(int fd, int *out, int max)
+{
+	if ((unsigned)fd >= FD_TABLE || !(fdtab[fd] & FD_GROUP))
+		return 0;
+	pthread_mutex_lock(&pending_mu);
+	int n = 0, i = group_find(fd);
+	int g = i >= 0 ? groups[i].group : 0;
+	for (int j = 0; g && j < ngroups; j++) {
+		if (groups[j].group != g)
+			continue;
+		if (groups[j].fd != fd && n < max)
+			out[n++] = groups[j].fd;
+		fdtab[groups[j].fd] &= ~FD_GROUP;
+		groups[j--] = groups[--ngroups];
+	}
+	pthread_mutex_unlock(&pending_mu);
+	return n;
 }
 
 static void epolls_to_go(void)
 {
+	int fds[MAX_PENDING], n = 0;
 	pthread_mutex_lock(&pending_mu);
-	for (int i = 0; i < nepaliases; i++)
-		for (int j = 0; j < i; j++)
-			if (epaliases[j].group == epaliases[i].group) {
-				GO_DO(go.dup(epaliases[j].fd, epaliases[i].fd, 1));
-				break;
-			}
-	nepaliases = 0;
+	for (int i = 0; i < ngroups; i++)
+		if (fdtab[groups[i].fd] & FD_EPOLLFD)
+			fds[n++] = groups[i].fd;
+	pthread_mutex_unlock(&pending_mu);
+	for (int i = 0; i < n; i++) {
+		int others[MAX_PENDING];
+		int k = group_take(fds[i], others, MAX_PENDING);
+		for (int j = 0; j < k; j++)
+			GO_DO(go.dup(fds[i], others[j], 1));
+	}
+	pthread_mutex_lock(&pending_mu);
 	for (int i = 0; i < nnests; i++)
 		if (GO_CALL(go.epoll_ctl(nests[i].epfd, EPOLL_CTL_ADD, nests[i].fd, nests[i].ev.events, nests[i].ev.data.u64, 1)) > 0)
 			fdtab[nests[i].epfd] |= FD_SHADOW;
@@ -769,32 +802,45 @@ static void epolls_to_go(void)
 	pthread_mutex_unlock(&pending_mu);
 }
 
-/* accelerated marks fd as the shim's, and moves its epoll registrations
- * into the shadows. */
-static void accelerated(int fd)
+/* settle gives fd its decision: accelerated (its epoll registrations move
+ * into the shadows) or the kernel's (they stay the kernel's). */
+static void settle(int fd, int accel)
 {
-	set_kind(fd, FD_ACCEL);
+	set_kind(fd, accel ? FD_ACCEL : FD_KERNEL);
 	pthread_mutex_lock(&pending_mu);
 	for (int i = 0; i < npending; i++) {
 		if (pending[i].fd != fd)
 			continue;
 		struct pending_reg p = pending[i];
 		pending[i--] = pending[--npending];
-		if (masked_ctl(p.epfd, EPOLL_CTL_MOD, p.fd, &p.ev) == 0 &&
+		if (accel && masked_ctl(p.epfd, EPOLL_CTL_MOD, p.fd, &p.ev) == 0 &&
 			GO_CALL(go.epoll_ctl(p.epfd, EPOLL_CTL_ADD, p.fd, p.ev.events, p.ev.data.u64, 0)) > 0)
 			fdtab[p.epfd] |= FD_SHADOW;
 	}
 	pthread_mutex_unlock(&pending_mu);
 }
 
+/* accelerated marks fd as the shim's, and every duplicate made while it
+ * was undecided with it (the shim learns them). */
+static void accelerated(int fd)
+{
+	int dups[MAX_PENDING];
+	int n = group_take(fd, dups, MAX_PENDING);
+	settle(fd, 1);
+	for (int i = 0; i < n; i++) {
+		GO_DO(go.dup(fd, dups[i], 0));
+		settle(dups[i], 1);
+	}
+}
+
+/* forget gives fd, and its undecided duplicates, to the kernel. */
 static void forget(int fd)
 {
-	set_kind(fd, FD_KERNEL);
-	pthread_mutex_lock(&pending_mu);
-	for (int i = 0; i < npending; i++)
-		if (pending[i].fd == fd)
-			pending[i--] = pending[--npending];
-	pthread_mutex_unlock(&pending_mu);
+	int dups[MAX_PENDING];
+	int n = group_take(fd, dups, MAX_PENDING);
+	settle(fd, 0);
+	for (int i = 0; i < n; i++)
+		settle(dups[i], 0);
 }
 
 /* decided applies the shim's answer to a call that may have decided a
@@ -1416,8 +1462,8 @@ static void note_dup(int oldfd, int newfd)
 	if ((was == FD_ACCEL || was_epoll) && ready())
 		GO_DO(go.close(newfd));
 	if ((unsigned)newfd < FD_TABLE) {
-		if (fdtab[newfd] & FD_EPALIAS)
-			epalias_forget(newfd);
+		if (fdtab[newfd] & FD_GROUP)
+			group_forget(newfd);
 		fdtab[newfd] = 0;
 	}
 	int k = kind(oldfd);
@@ -1430,6 +1476,8 @@ static void note_dup(int oldfd, int newfd)
 		}
 	} else {
 		set_kind(newfd, k);
+		if (k == FD_CAND && (unsigned)oldfd < FD_TABLE && (unsigned)newfd < FD_TABLE)
+			group_note(oldfd, newfd);
 	}
 	if ((unsigned)oldfd < FD_TABLE && (unsigned)newfd < FD_TABLE && (fdtab[oldfd] & FD_EPOLLFD)) {
 		/* A duplicate of an epoll fd is the same epoll instance: it
@@ -1440,7 +1488,7 @@ static void note_dup(int oldfd, int newfd)
 		if (ready())
 			GO_DO(go.dup(oldfd, newfd, 1));
 		else
-			epalias_note(oldfd, newfd);
+			group_note(oldfd, newfd);
 	}
 }
 
@@ -1527,8 +1575,10 @@ static void note_close(int fd)
 {
 	if ((unsigned)fd >= FD_TABLE)
 		return;
-	if (fdtab[fd] & FD_EPALIAS)
-		epalias_forget(fd);
+	/* First out of its group: a duplicate's close decides nothing for
+	 * the others. */
+	if (fdtab[fd] & FD_GROUP)
+		group_forget(fd);
 	if (fdtab[fd] && ready())
 		GO_DO(go.close(fd));
 	if (kind(fd) == FD_CAND)

@@ -526,6 +526,20 @@ static int test(const char *peeraddr, int port)
 	readable(s);
 	show_cmsgs(s, 256, "off");
 
+	/* A socket duplicated before it was decided: bound through one fd,
+	 * it is the same socket through the other. */
+	int c0 = T("socket to duplicate", socket(AF_INET, SOCK_DGRAM, 0));
+	int c1 = T("dup it undecided", dup(c0));
+	struct sockaddr_in cl = sin_of(local_addr, 7460);
+	T("bind through the original", bind(c0, (void *)&cl, sizeof cl));
+	cmd(c1, &pa, "B1,10");
+	struct pollfd cpf = {.fd = c1, .events = POLLIN};
+	T("poll the duplicate", poll(&cpf, 1, 2000));
+	T("recv through the duplicate", recv(c1, buf, sizeof buf, MSG_DONTWAIT));
+	T("recv through the original, empty", recv(c0, buf, sizeof buf, MSG_DONTWAIT));
+	T("close the original", close(c0));
+	T("close the duplicate", close(c1));
+
 	/* Duplicates made before the instance had any member, early (before
 	 * the Go part started) and late: a member added through one fd is
 	 * seen through the other. */
