@@ -211,6 +211,28 @@ func (sh *Shim) stackFor(ifname string) (*ifStack, error) {
 	return is, nil
 }
 
+// reuseStack is the stack of the SO_REUSEPORT group a socket binding to
+// local joins, when stacks are per thread and the group is already on
+// another thread's stack: the device steers the port's flows to one VI,
+// and that stack spreads them over the group's sockets as Linux does.
+// Otherwise nil: the socket goes on its thread's stack.
+func (sh *Shim) reuseStack(fd int, role config.Role, ifname string, local netip.AddrPort) *ifStack {
+	if !sh.cfg.PerThread || role != config.UDPRecv || local.Port() == 0 {
+		return nil
+	}
+	if on, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT); err != nil || on == 0 {
+		return nil
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, is := range sh.stacksOn(ifname) {
+		if is.st.ReusePortBound(local) {
+			return is
+		}
+	}
+	return nil
+}
+
 func (sh *Shim) stacksOn(ifname string) []*ifStack {
 	var out []*ifStack
 	for k, is := range sh.stacks {
@@ -335,9 +357,11 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 		sh.fallback(fd, d.Reason)
 		return nil, nil
 	}
-	is, err := sh.stackFor(d.Interface)
-	if err != nil {
-		return nil, sh.noVI(fd, err)
+	is := sh.reuseStack(fd, role, d.Interface, local)
+	if is == nil {
+		if is, err = sh.stackFor(d.Interface); err != nil {
+			return nil, sh.noVI(fd, err)
+		}
 	}
 	u, err := is.st.NewUDPOn(fd)
 	if err != nil {

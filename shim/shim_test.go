@@ -2,6 +2,7 @@ package shim
 
 import (
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -233,4 +234,67 @@ func TestDuplicates(t *testing.T) {
 		t.Fatal("closing the duplicate dropped the instance's member")
 	}
 	sh.Close(ep)
+}
+
+// TestReusePortPerThread: with a stack per thread, sockets of one
+// SO_REUSEPORT group bound from two threads share the first one's stack
+// (the device steers the port to one VI), and both are accelerated.
+func TestReusePortPerThread(t *testing.T) {
+	if why := netns.Missing(); why != "" {
+		t.Skip(why)
+	}
+	p := netns.New(t, netns.Options{})
+	cfg, _, err := config.Parse([]string{"ACCEL_INTERFACES=" + p.A.Ifname, "ACCEL_FRAMES=1024", "ACCEL_RING_SIZE=256", "ACCEL_STACK_PER_THREAD=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := New(cfg, zap.NewNop(), decide.Kernel{})
+	bind := func(reuse int) (fd int, err error) {
+		done := make(chan struct{})
+		go func() {
+			// A thread of its own, as each of a server's workers.
+			runtime.LockOSThread()
+			defer close(done)
+			err = p.A.Do(func() error {
+				if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+					return err
+				}
+				t.Cleanup(func() { sh.Close(fd); unix.Close(fd) })
+				if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, reuse); err != nil {
+					return err
+				}
+				return sh.Bind(fd, netip.AddrPortFrom(p.A.Addr, 9940+uint16(1-reuse)*10))
+			})
+		}()
+		<-done
+		return fd, err
+	}
+	t.Cleanup(func() {
+		for _, is := range sh.stacks {
+			is.st.Close()
+			is.vi.Close()
+			is.port.Close()
+		}
+	})
+	var fds [2]int
+	for i := range fds {
+		if fds[i], err = bind(1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := sh.Lookup(fds[0]), sh.Lookup(fds[1])
+	if a == nil || b == nil {
+		t.Fatalf("a member of the group was not accelerated: %v %v (fallbacks %v)", a, b, sh.Stats().Fallbacks)
+	}
+	if a.is != b.is {
+		t.Fatal("the group's sockets are on two stacks")
+	}
+	// Without SO_REUSEPORT a socket stays on its own thread's stack.
+	fd, err := bind(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := sh.Lookup(fd); c == nil || c.is == a.is {
+		t.Fatal("a socket outside the group is not on its own thread's stack")
+	}
 }

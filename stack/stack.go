@@ -19,6 +19,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -108,11 +109,13 @@ type Stack struct {
 	net   netip.Prefix
 	bcast [4]byte
 
-	rx    [32]vi.Desc
-	one   [1]vi.Desc
-	idle  int // empty polls since the timers last ran
-	ipID  uint16
-	stats Stats
+	rx   [32]vi.Desc
+	one  [1]vi.Desc
+	idle int // empty polls since the timers last ran
+	ipID uint16
+	// hashSeed keys the flow hash of SO_REUSEPORT groups (udp.go).
+	hashSeed uint32
+	stats    Stats
 
 	ports   map[uint16]*portSockets
 	steered map[vi.Flow]int
@@ -143,10 +146,11 @@ func New(cfg Config) (*Stack, error) {
 	s := &Stack{
 		cfg: cfg, dev: cfg.Device, info: cfg.Device.Info(),
 		addr: cfg.Addr.Addr().As4(), net: cfg.Addr.Masked(),
-		ports:   map[uint16]*portSockets{},
-		steered: map[vi.Flow]int{},
-		groups:  map[[4]byte]int{},
-		pending: map[[4]byte]*pendingHop{},
+		ports:    map[uint16]*portSockets{},
+		steered:  map[vi.Flow]int{},
+		groups:   map[[4]byte]int{},
+		pending:  map[[4]byte]*pendingHop{},
+		hashSeed: rand.Uint32(),
 	}
 	s.mac = s.info.HWAddr
 	s.bcast = broadcastOf(cfg.Addr)

@@ -253,6 +253,68 @@ func TestConnectedTakesOnlyItsPeer(t *testing.T) {
 	}
 }
 
+// TestReusePortSpreadsFlows: sockets sharing a port with SO_REUSEPORT
+// share its flows, each flow always to the same socket, as Linux's
+// reuseport groups do; a connected member takes its peer's alone.
+func TestReusePortSpreadsFlows(t *testing.T) {
+	n := newNet(t, memvi.Options{}, nil)
+	var group [3]*UDPSocket
+	for i := range group {
+		u, err := n.b.NewUDP()
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.SetReusePort(true)
+		if err := u.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 7100)); err != nil {
+			t.Fatal(err)
+		}
+		group[i] = u
+	}
+	to := netip.AddrPortFrom(addrB.Addr(), 7100)
+	const flows = 60
+	var senders [flows]*UDPSocket
+	for i := range senders {
+		senders[i] = udpSock(t, n.a, uint16(6000+i))
+	}
+	owner := map[netip.AddrPort]int{} // flow -> the socket that took it
+	got := [3]int{}
+	for round := range 3 {
+		for _, u := range senders {
+			u.SendTo([]byte{byte(round)}, to)
+			n.settle(200 * time.Microsecond)
+		}
+		for i, g := range group {
+			for g.Readable() {
+				_, from := recv(t, g)
+				if o, ok := owner[from]; ok && o != i {
+					t.Fatalf("flow %v went to socket %d, then to %d", from, o, i)
+				}
+				owner[from] = i
+				got[i]++
+			}
+		}
+	}
+	if len(owner) != flows || got[0]+got[1]+got[2] != 3*flows {
+		t.Fatalf("%d flows, %v datagrams; want %d flows, %d datagrams", len(owner), got, flows, 3*flows)
+	}
+	for i, c := range got {
+		// A fair share is 60 of 180; a socket with none or most is a
+		// group that does not share.
+		if c < 3*flows/10 || c > 3*flows/2 {
+			t.Fatalf("socket %d took %d of %d datagrams: %v", i, c, 3*flows, got)
+		}
+	}
+	// Connected to one sender, a member of the group takes that flow.
+	if err := group[0].Connect(netip.AddrPortFrom(addrA.Addr(), 6007)); err != nil {
+		t.Fatal(err)
+	}
+	senders[7].SendTo([]byte("mine"), to)
+	n.settle(time.Millisecond)
+	if m, _ := recv(t, group[0]); m != "mine" {
+		t.Fatalf("the connected member got %q", m)
+	}
+}
+
 func TestUnresolvedHopFails(t *testing.T) {
 	n := newNet(t, memvi.Options{}, nil)
 	u := udpSock(t, n.a, 0)

@@ -636,25 +636,37 @@ func (s *Stack) deliverUDP(dst [4]byte, port uint16, from netip.AddrPort, payloa
 		return u.local.Addr().IsUnspecified() || u.local.Addr() == d
 	}
 	if dst == s.addr {
+		// The most specific socket takes it; when that one is in a
+		// SO_REUSEPORT group, the group shares the flows, one socket per
+		// flow, as Linux does (reuseport_select_sock).
 		var best *UDPSocket
-		bestScore := -1
+		bestScore, group := -1, 0
 		for _, u := range ps.socks {
 			if !matches(u) {
 				continue
 			}
-			score := 0
-			if u.connected() {
-				score += 2
-			}
-			if !u.local.Addr().IsUnspecified() {
-				score++
-			}
-			if score > bestScore {
-				best, bestScore = u, score
+			switch sc := udpScore(u); {
+			case sc > bestScore:
+				best, bestScore, group = u, sc, 1
+			case sc == bestScore && sameReuseGroup(best, u):
+				group++
 			}
 		}
 		if best == nil {
 			return 0, false
+		}
+		if group > 1 {
+			k := int(uint64(flowHash(from, port, s.hashSeed)) * uint64(group) >> 32)
+			first := best
+			for _, u := range ps.socks {
+				if matches(u) && udpScore(u) == bestScore && sameReuseGroup(first, u) {
+					if k == 0 {
+						best = u
+						break
+					}
+					k--
+				}
+			}
 		}
 		if !best.q.PushMeta(payload, from, best.meta(dst)) {
 			return 0, true
@@ -673,6 +685,58 @@ func (s *Stack) deliverUDP(dst [4]byte, port uint16, from netip.AddrPort, payloa
 		}
 	}
 	return delivered, full
+}
+
+// ReusePortBound reports whether a socket with SO_REUSEPORT is bound to
+// local's port and an address local shares with it (the same, or either
+// the wildcard): one a new socket with SO_REUSEPORT on local would share
+// the port with.
+func (s *Stack) ReusePortBound(local netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps := s.ports[local.Port()]
+	if ps == nil {
+		return false
+	}
+	for _, u := range ps.socks {
+		a := u.local.Addr()
+		if u.reusePort && (a == local.Addr() || a.IsUnspecified() || local.Addr().IsUnspecified()) {
+			return true
+		}
+	}
+	return false
+}
+
+// udpScore ranks the sockets a unicast datagram matches: connected over
+// bound to the wildcard, a specific address over the wildcard.
+func udpScore(u *UDPSocket) int {
+	score := 0
+	if u.connected() {
+		score += 2
+	}
+	if !u.local.Addr().IsUnspecified() {
+		score++
+	}
+	return score
+}
+
+// sameReuseGroup reports whether u shares a's SO_REUSEPORT group: both
+// set it, bound to the same address, and neither connected (Linux picks
+// a connected socket by its score, not from the group).
+func sameReuseGroup(a, u *UDPSocket) bool {
+	return a.reusePort && u.reusePort && !a.connected() && !u.connected() && a.local.Addr() == u.local.Addr()
+}
+
+// flowHash spreads flows (source address and port, destination port) over
+// a SO_REUSEPORT group; the stack's random seed keeps a peer from choosing
+// which socket its flows land on.
+func flowHash(from netip.AddrPort, port uint16, seed uint32) uint32 {
+	a := from.Addr().As4()
+	h := seed ^ (uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3]))
+	h = (h ^ (uint32(from.Port())<<16 | uint32(port))) * 0x9e3779b1
+	h ^= h >> 15
+	h *= 0x85ebca6b
+	return h ^ h>>13
 }
 
 // flow is what a socket asks the device to steer to it: its peer's

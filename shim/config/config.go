@@ -191,7 +191,7 @@ var Registry = []Var{
 		func(c *Config) *bool { return &c.NoFail }),
 	intVar("ACCEL_SPIN_USEC", "100", 0, 60000000, "microseconds a blocking call polls the stack before it sleeps (0: sleep at once)",
 		func(c *Config) *int { return &c.SpinUsec }),
-	boolVar("ACCEL_STACK_PER_THREAD", "0", "give each application thread its own stack and VI (shared packet memory; filters steer each flow to its thread)",
+	boolVar("ACCEL_STACK_PER_THREAD", "0", "give each application thread its own stack and VI (shared packet memory; filters steer each flow to its thread; a SO_REUSEPORT group shares its first member's)",
 		func(c *Config) *bool { return &c.PerThread }),
 	enumVar("ACCEL_PROFILE", "default", []string{"default", "latency", "throughput", "safe"},
 		"a set of defaults: latency (spin instead of sleeping), throughput (bigger rings), safe (never spin, never fail); explicit variables override it",
