@@ -150,6 +150,12 @@ func TestBindRules(t *testing.T) {
 			t.Errorf("SO_REUSEADDR bind: %v", err)
 		}
 	}
+	// Of the two, Linux gives a unicast datagram to the one bound last.
+	udpSock(t, n.a, 6100).SendTo([]byte("to the newer"), netip.AddrPortFrom(addrB.Addr(), 7100))
+	n.settle(time.Millisecond)
+	if r1.Readable() || !r2.Readable() {
+		t.Errorf("SO_REUSEADDR unicast: first bound readable %v, last bound %v; want the last", r1.Readable(), r2.Readable())
+	}
 	u1.Close()
 	if err := u2.Bind(netip.AddrPortFrom(addrB.Addr(), 7000)); err != nil {
 		t.Errorf("bind after the holder closed: %v", err)

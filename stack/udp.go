@@ -636,12 +636,16 @@ func (s *Stack) deliverUDP(dst [4]byte, port uint16, from netip.AddrPort, payloa
 		return u.local.Addr().IsUnspecified() || u.local.Addr() == d
 	}
 	if dst == s.addr {
-		// The most specific socket takes it; when that one is in a
-		// SO_REUSEPORT group, the group shares the flows, one socket per
-		// flow, as Linux does (reuseport_select_sock).
+		// The most specific socket takes it, and of equally specific
+		// ones the last bound (Linux adds a bound socket at the head of
+		// the port's chain and takes the first best score: two with
+		// SO_REUSEADDR, the newer gets the unicast). When that one is in
+		// a SO_REUSEPORT group, the group shares the flows, one socket
+		// per flow (reuseport_select_sock).
 		var best *UDPSocket
 		bestScore, group := -1, 0
-		for _, u := range ps.socks {
+		for i := len(ps.socks) - 1; i >= 0; i-- {
+			u := ps.socks[i]
 			if !matches(u) {
 				continue
 			}

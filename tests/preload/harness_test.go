@@ -7,9 +7,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -163,6 +165,25 @@ func accelerated(t *testing.T, e *env, n uint64) shim.Stats {
 	return st
 }
 
+// acceleratedBytes reads e's stats file: its sockets received rx payload
+// bytes and sent tx, and its stacks carried datagrams through the VI each
+// way that bytes were asked for. For programs whose writes may merge into
+// fewer datagrams than they made (a pipe read once for two lines).
+func acceleratedBytes(t *testing.T, e *env, rx, tx uint64) {
+	t.Helper()
+	st := readStats(t, e.stats)
+	var in, out, rxb, txb uint64
+	for _, s := range st.Stacks {
+		in, out = in+s.RxUDP, out+s.TxUDP
+	}
+	for _, s := range st.Sockets {
+		rxb, txb = rxb+s.RxBytes, txb+s.TxBytes
+	}
+	if rxb != rx || txb != tx || (rx > 0 && in == 0) || (tx > 0 && out == 0) {
+		t.Fatalf("through the VI: %d bytes in (%d datagrams), %d out (%d); want %d and %d\nstats: %+v", rxb, in, txb, out, rx, tx, st)
+	}
+}
+
 func pair(t *testing.T) *netns.Pair {
 	if why := netns.Missing(); why != "" {
 		t.Skip(why)
@@ -177,4 +198,50 @@ func need(t *testing.T, names ...string) {
 			t.Skipf("%s is not installed (make deps installs it as root)", n)
 		}
 	}
+}
+
+// bound waits until h has sockets bound to each of ports (proto "udp", or
+// "tcp" listening), up to 10 s: a server's readiness, where a sleep would
+// guess at its start-up time and a busy machine would beat the guess (a
+// client's first datagram, sent before the bind, is lost for good).
+func bound(t *testing.T, h *netns.Host, proto string, ports ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err := h.Command("cat", "/proc/net/"+proto).Output()
+		if err != nil {
+			t.Fatalf("read /proc/net/%s in %s: %v", proto, h.NS, err)
+		}
+		missing := ""
+		for _, p := range ports {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				t.Fatalf("port %q: %v", p, err)
+			}
+			if !hasBound(string(out), n, proto == "tcp") {
+				missing = p
+				break
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing bound to %s port %s in %s after 10 s", proto, missing, h.NS)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// hasBound reads a /proc/net/{udp,tcp} table for a local port (listening,
+// for TCP: state 0A).
+func hasBound(table string, port int, listen bool) bool {
+	want := fmt.Sprintf(":%04X", port)
+	for _, l := range strings.Split(table, "\n")[1:] {
+		f := strings.Fields(l)
+		if len(f) > 3 && strings.HasSuffix(f[1], want) && (!listen || f[3] == "0A") {
+			return true
+		}
+	}
+	return false
 }

@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 	spin := accelEnv(t, p.A, "ACCEL_SPIN_USEC=10000000")
 	for i, e := range []*env{k, a, spin} {
 		peer := start(t, p.B, k, 2*time.Minute, conform, "peer", port, p.B.Addr.String())
-		time.Sleep(200 * time.Millisecond)
+		bound(t, p.B, "udp", port, "7501")
 		outputs[i] = run(t, p.A, e, 2*time.Minute, conform, "test", p.B.Addr.String(), port, p.A.Addr.String())
 		peer.wait(t)
 	}
@@ -88,7 +88,7 @@ func TestPingPong(t *testing.T) {
 			eb, ea := accelEnv(t, p.B), accelEnv(t, p.A)
 			udppp := filepath.Join(eb.dir, "udppp")
 			srv := start(t, p.B, eb, time.Minute, udppp, "server", p.B.Addr.String(), port, "1", fmt.Sprint(n), how)
-			time.Sleep(300 * time.Millisecond)
+			bound(t, p.B, "udp", port)
 			out := run(t, p.A, ea, time.Minute, udppp, "client", p.B.Addr.String(), port, "1", fmt.Sprint(n), how)
 			if !strings.HasPrefix(out, "ok 3000 ") {
 				t.Fatalf("client: %s", out)
@@ -116,7 +116,7 @@ func TestStackPerThread(t *testing.T) {
 	eb, ea := accelEnv(t, p.B, "ACCEL_STACK_PER_THREAD=1"), accelEnv(t, p.A, "ACCEL_STACK_PER_THREAD=1", "ACCEL_SPIN_USEC=20")
 	udppp := filepath.Join(eb.dir, "udppp")
 	srv := start(t, p.B, eb, time.Minute, udppp, "server", p.B.Addr.String(), "9300", "4", fmt.Sprint(n), "block")
-	time.Sleep(300 * time.Millisecond)
+	bound(t, p.B, "udp", "9300", "9301", "9302", "9303")
 	out := run(t, p.A, ea, time.Minute, udppp, "client", p.B.Addr.String(), "9300", "4", fmt.Sprint(n), "block")
 	if !strings.HasPrefix(out, "ok 2000 ") {
 		t.Fatalf("client: %s", out)
@@ -158,7 +158,7 @@ func TestSignalRace(t *testing.T) {
 	const rounds = 2000
 	srv := start(t, p.B, k, time.Minute, filepath.Join(k.dir, "udppp"), "server", p.B.Addr.String(), "9470", "1", fmt.Sprint(2*rounds), "block")
 	defer srv.stop()
-	time.Sleep(200 * time.Millisecond)
+	bound(t, p.B, "udp", "9470")
 	e := accelEnv(t, p.A, "ACCEL_SPIN_USEC=0")
 	out := run(t, p.A, e, 2*time.Minute, filepath.Join(e.dir, "sigrace"), p.A.Addr.String(), p.B.Addr.String(), "9470", fmt.Sprint(rounds))
 	var n, inside, lost, late, code int
@@ -199,7 +199,7 @@ func TestNoFail(t *testing.T) {
 	k := kernelEnv(t)
 	udppp := filepath.Join(k.dir, "udppp")
 	srv := start(t, p.B, k, time.Minute, udppp, "server", p.B.Addr.String(), "9500", "1", "100", "block")
-	time.Sleep(200 * time.Millisecond)
+	bound(t, p.B, "udp", "9500")
 	e := accelEnv(t, p.A, "ACCEL_QUEUE=7", "ACCEL_LOG=off")
 	out := run(t, p.A, e, time.Minute, udppp, "client", p.B.Addr.String(), "9500", "1", "100", "block")
 	if !strings.HasPrefix(out, "ok 100 ") {
@@ -243,7 +243,7 @@ func TestPython(t *testing.T) {
 				srvMode, cliMode = "spawn-server", "blocking"
 			}
 			srv := start(t, p.B, eb, time.Minute, "python3", script, srvMode, p.B.Addr.String(), port, fmt.Sprint(n))
-			time.Sleep(500 * time.Millisecond)
+			bound(t, p.B, "udp", port)
 			out := run(t, p.A, ea, time.Minute, "python3", script, cliMode, p.B.Addr.String(), port, fmt.Sprint(n))
 			if !strings.HasPrefix(out, fmt.Sprintf("ok %d", n)) {
 				t.Fatalf("client: %s", out)
@@ -318,7 +318,7 @@ for _ in range(50):
 print("child", os.getpid())
 `
 	srv := start(t, p.B, eb, time.Minute, "python3", "-c", code)
-	time.Sleep(500 * time.Millisecond)
+	bound(t, p.B, "udp", "9700")
 	run(t, p.A, ea, time.Minute, "python3", filepath.Join(root(), "tests", "progs", "pyudp.py"), "blocking", p.B.Addr.String(), "9700", "50")
 	out := srv.wait(t)
 	var child string

@@ -540,6 +540,24 @@ static int test(const char *peeraddr, int port)
 	T("close the original", close(c0));
 	T("close the duplicate", close(c1));
 
+	/* Two sockets on one port with SO_REUSEADDR: unicast goes to the one
+	 * bound last. */
+	int ra = T("socket reuseaddr 1", socket(AF_INET, SOCK_DGRAM, 0));
+	int rb = T("socket reuseaddr 2", socket(AF_INET, SOCK_DGRAM, 0));
+	v = 1;
+	T("SO_REUSEADDR 1", setsockopt(ra, SOL_SOCKET, SO_REUSEADDR, &v, sizeof v));
+	T("SO_REUSEADDR 2", setsockopt(rb, SOL_SOCKET, SO_REUSEADDR, &v, sizeof v));
+	struct sockaddr_in rany = {.sin_family = AF_INET, .sin_port = htons(7470)};
+	T("bind reuseaddr 1", bind(ra, (void *)&rany, sizeof rany));
+	T("bind reuseaddr 2", bind(rb, (void *)&rany, sizeof rany));
+	cmd(ra, &pa, "B1,10");
+	struct pollfd rpf[2] = {{.fd = ra, .events = POLLIN}, {.fd = rb, .events = POLLIN}};
+	T("poll both", poll(rpf, 2, 2000));
+	T("recv first bound", recv(ra, buf, sizeof buf, MSG_DONTWAIT));
+	T("recv last bound", recv(rb, buf, sizeof buf, MSG_DONTWAIT));
+	T("close reuseaddr 1", close(ra));
+	T("close reuseaddr 2", close(rb));
+
 	/* Duplicates made before the instance had any member, early (before
 	 * the Go part started) and late: a member added through one fd is
 	 * seen through the other. */
