@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -483,6 +484,9 @@ func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 		sh.recvOptions(s, fd)
 		return
 	}
+	if level == unix.SOL_SOCKET && (name == unix.SO_BINDTODEVICE || name == unix.SO_BINDTOIFINDEX) && s.onDevice(name, val) {
+		return // bound to the device the stack is on: the stack is that already
+	}
 	if what := KernelOnly(level, name); what != "" && intOf(val) != 0 {
 		sh.Handover(s, what+" is on: the kernel's socket gives it")
 		return
@@ -527,6 +531,16 @@ func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 			s.mirror(level, name, v)
 		}
 	}
+}
+
+// onDevice reports whether a SO_BINDTODEVICE (an interface name) or
+// SO_BINDTOIFINDEX (an index) value names the interface s's stack is on.
+func (s *Socket) onDevice(name int, val []byte) bool {
+	if name == unix.SO_BINDTOIFINDEX {
+		return len(val) >= 4 && intOf(val) == s.u.Stack().Ifindex()
+	}
+	dev, _, _ := strings.Cut(string(val), "\x00")
+	return dev != "" && dev == s.is.key.ifname
 }
 
 func intOf(b []byte) int {

@@ -309,7 +309,7 @@ func KernelOnly(level, name int) string {
 			return o.what
 		}
 	}
-	if level == unix.SOL_SOCKET && (name == unix.SO_BINDTODEVICE || name == unix.SO_ATTACH_FILTER || name == unix.SO_ATTACH_BPF) {
+	if level == unix.SOL_SOCKET && (name == unix.SO_BINDTODEVICE || name == unix.SO_BINDTOIFINDEX || name == unix.SO_ATTACH_FILTER || name == unix.SO_ATTACH_BPF) {
 		return "a device binding or socket filter"
 	}
 	return ""
@@ -321,9 +321,6 @@ func kernelOnlySet(fd int) string {
 		if v, err := unix.GetsockoptInt(fd, o.level, o.name); err == nil && v != 0 {
 			return o.what + " is on"
 		}
-	}
-	if dev, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE); err == nil && dev != "" {
-		return "bound to device " + dev
 	}
 	return ""
 }
@@ -355,6 +352,12 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 	d := sh.dec.Decide(role, local, remote)
 	if !d.Accelerate {
 		sh.fallback(fd, d.Reason)
+		return nil, nil
+	}
+	// Bound to a device: the one the flow is decided for is what the
+	// stack is already; another is the kernel's.
+	if dev, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE); err == nil && dev != "" && dev != d.Interface {
+		sh.fallback(fd, "bound to device "+dev)
 		return nil, nil
 	}
 	is := sh.reuseStack(fd, role, d.Interface, local)

@@ -298,3 +298,51 @@ func TestReusePortPerThread(t *testing.T) {
 		t.Fatal("a socket outside the group is not on its own thread's stack")
 	}
 }
+
+// TestBindToDevice: binding a socket to the device its stack is on keeps
+// it accelerated, before the decision (SO_BINDTODEVICE) and after it
+// (SO_BINDTOIFINDEX); another device hands it to the kernel.
+func TestBindToDevice(t *testing.T) {
+	if why := netns.Missing(); why != "" {
+		t.Skip(why)
+	}
+	p := netns.New(t, netns.Options{})
+	sh, fd := shimOn(t, p.A, netip.AddrPortFrom(p.A.Addr, 9950), netip.AddrPortFrom(p.B.Addr, 9951))
+	s := sh.Lookup(fd)
+	idx := s.u.Stack().Ifindex()
+	val := func(n int) []byte { return []byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)} }
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, idx); err != nil {
+		t.Fatal(err)
+	}
+	sh.SetOption(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, val(idx))
+	if sh.Lookup(fd) != s || s.u.Detached() {
+		t.Fatal("bound to its own device, the socket left the stack")
+	}
+	// Before the decision: a socket bound to the device is adopted.
+	var fd2 int
+	err := p.A.Do(func() (err error) {
+		if fd2, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		if err = unix.SetsockoptString(fd2, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, p.A.Ifname); err != nil {
+			return err
+		}
+		return sh.Bind(fd2, netip.AddrPortFrom(p.A.Addr, 9952))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd2)
+	defer sh.Close(fd2)
+	if sh.Lookup(fd2) == nil {
+		t.Fatalf("a socket bound to %s was not accelerated: %v", p.A.Ifname, sh.Stats().Fallbacks)
+	}
+	// Another device (loopback): the kernel's.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, 1); err != nil {
+		t.Fatal(err)
+	}
+	sh.SetOption(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, val(1))
+	if !s.u.Detached() && sh.Lookup(fd) != nil {
+		t.Fatal("bound to loopback, the socket stayed on the stack")
+	}
+}
