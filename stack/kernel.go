@@ -49,16 +49,19 @@ type kernel struct {
 	stopfd int // an eventfd in the set that ends the watcher
 	// wakefd is an eventfd that wakes sleepers when a poll by another
 	// thread queued data (that data is no longer on any fd), or when the
-	// watcher saw the kernel's side ready. The last sleeper to leave reads
-	// it back to zero if a thread raised it (woken, under the stack's
-	// lock) or the watcher did (raised, which the watcher sets after its
-	// write: a sleeper that leaves in between leaves the count for the
-	// next one, at the cost of a spurious wake-up, where the other order
-	// could leave it raised with nobody to lower it). Only that read
-	// lowers it, under the lock, so woken always means raised.
+	// watcher saw the kernel's side ready. Each raise is counted in
+	// pending before its write; the last sleeper to leave reads the fd
+	// when raises are pending and takes off what the read returned (the
+	// writes that landed). A raise whose write has not landed stays
+	// pending for the next sleeper, which that write wakes; a write is
+	// never left with nobody counting it. (A flag set after the write
+	// left that window open: the watcher, descheduled between its write
+	// and its flag for half a second on a loaded machine, left the fd
+	// raised and every sleep in that time woke at once.) woken keeps a
+	// thread from raising it twice while the same sleepers sleep.
 	wakefd  int
 	woken   bool
-	raised  atomic.Bool
+	pending atomic.Int64
 	stopped chan struct{}
 	seq     uint32
 }
@@ -144,7 +147,6 @@ func (k *kernel) watch() {
 		k.ready.Store(true)
 		if k.armed.Load() > 0 {
 			k.write()
-			k.raised.Store(true)
 		}
 		if _, ok := <-k.rearm; !ok {
 			return
@@ -383,19 +385,25 @@ func (k *kernel) wake() {
 	}
 }
 
+// write raises wakefd by one, counted first.
 func (k *kernel) write() {
+	k.pending.Add(1)
 	one := [8]byte{1}
-	unix.Write(k.wakefd, one[:])
+	if _, err := unix.Write(k.wakefd, one[:]); err != nil {
+		k.pending.Add(-1)
+	}
 }
 
-// lower reads wakefd back to zero if it was raised.
+// lower reads wakefd back to zero if raises are pending: the common
+// wake-up (a frame on the VI) makes no system call here.
 func (k *kernel) lower() {
-	// A load first: the swap's locked write would take the line from
-	// the watcher's CPU on every wake-up, raised or not.
-	if (k.raised.Load() && k.raised.Swap(false)) || k.woken {
-		k.woken = false
-		var b [8]byte
-		unix.Read(k.wakefd, b[:])
+	k.woken = false
+	if k.pending.Load() == 0 {
+		return
+	}
+	var b [8]byte
+	if n, _ := unix.Read(k.wakefd, b[:]); n == len(b) {
+		k.pending.Add(-int64(binary.NativeEndian.Uint64(b[:])))
 	}
 }
 
