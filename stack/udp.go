@@ -463,7 +463,8 @@ func (u *UDPSocket) Readable() bool { return u.readable(false) }
 func (u *UDPSocket) ReadablePolled() bool { return u.readable(true) }
 
 // readable polls the stack when nothing waits, or always, and says
-// whether a datagram or an error waits.
+// whether a datagram waits. A pending error is not data: poll reports it
+// as POLLERR alone, as Linux's datagram_poll does (HasError).
 func (u *UDPSocket) readable(always bool) bool {
 	s := u.s
 	s.mu.Lock()
@@ -472,7 +473,7 @@ func (u *UDPSocket) readable(always bool) bool {
 	if (always || u.q.Len() == 0) && !u.detached.Load() {
 		s.pollFast()
 	}
-	return u.q.Len() > 0 || u.err != 0
+	return u.q.Len() > 0
 }
 
 // Queued is how many datagrams wait, without polling.
