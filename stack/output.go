@@ -35,8 +35,11 @@ func (s *Stack) sendUDP(u *UDPSocket, r hop, dst [4]byte, sport, dport uint16, p
 	}
 	d.Len = uint32(wire.BuildUDPFrame(b, &f, n))
 	if f.DstMAC != (wire.MAC{}) {
-		if dst[0]&0xf0 == 0xe0 && !u.mcastNoLoop && s.groups[dst] > 0 {
-			// IP_MULTICAST_LOOP: our own members hear it too.
+		// IP_MULTICAST_LOOP: our own members hear a group's datagram
+		// too. A broadcast is looped back always, as Linux's
+		// ip_mc_output does for a broadcast route: the sender's port
+		// on this host hears it.
+		if f.DstMAC == wire.Broadcast || (!u.mcastNoLoop && s.groups[dst] > 0) {
 			s.deliverUDP(dst, dport, netip.AddrPortFrom(netip.AddrFrom4(s.addr), sport), payload)
 		}
 		return s.countUDP(s.transmit(d))

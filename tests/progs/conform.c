@@ -558,6 +558,23 @@ static int test(const char *peeraddr, int port)
 	T("close reuseaddr 1", close(ra));
 	T("close reuseaddr 2", close(rb));
 
+	/* A broadcast to the subnet comes back to the sender's own port on
+	 * this host (the subnet is a /24 in the tests). */
+	int bs = T("socket for broadcast", socket(AF_INET, SOCK_DGRAM, 0));
+	v = 1;
+	T("SO_BROADCAST", setsockopt(bs, SOL_SOCKET, SO_BROADCAST, &v, sizeof v));
+	struct sockaddr_in bany = {.sin_family = AF_INET, .sin_port = htons(7480)};
+	T("bind *:7480", bind(bs, (void *)&bany, sizeof bany));
+	struct sockaddr_in bcast = sin_of(local_addr, 7480);
+	bcast.sin_addr.s_addr = (bcast.sin_addr.s_addr & htonl(0xffffff00)) | htonl(0xff);
+	T("sendto the subnet broadcast", sendto(bs, "bcast", 5, 0, (void *)&bcast, sizeof bcast));
+	struct pollfd bpf = {.fd = bs, .events = POLLIN};
+	T("poll for our own broadcast", poll(&bpf, 1, 1000));
+	gl = sizeof got;
+	n = T("recvfrom our own broadcast", recvfrom(bs, buf, sizeof buf, MSG_DONTWAIT, (void *)&got, &gl));
+	say("from %s", n > 0 ? str(&got) : "-");
+	T("close broadcast socket", close(bs));
+
 	/* Duplicates made before the instance had any member, early (before
 	 * the Go part started) and late: a member added through one fd is
 	 * seen through the other. */
