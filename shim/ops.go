@@ -458,6 +458,17 @@ func (sh *Shim) Shutdown(fd, how int) {
 func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 	s := sh.fds.get(fd)
 	if s == nil {
+		if level == unix.IPPROTO_IP && name == unix.IP_MULTICAST_IF {
+			sh.mu.Lock()
+			p := sh.pre[fd]
+			if p == nil {
+				p = &preSocket{}
+				sh.pre[fd] = p
+			}
+			p.mcastIf = append([]byte{}, val...)
+			sh.mu.Unlock()
+			return
+		}
 		if level == unix.IPPROTO_IP && (name == unix.IP_ADD_MEMBERSHIP || name == unix.IP_DROP_MEMBERSHIP) && len(val) >= 4 {
 			g := netip.AddrFrom4([4]byte(val[:4]))
 			sh.mu.Lock()
@@ -484,8 +495,11 @@ func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 		sh.recvOptions(s, fd)
 		return
 	}
-	if level == unix.SOL_SOCKET && (name == unix.SO_BINDTODEVICE || name == unix.SO_BINDTOIFINDEX) && s.onDevice(name, val) {
-		return // bound to the device the stack is on: the stack is that already
+	if level == unix.SOL_SOCKET && (name == unix.SO_BINDTODEVICE || name == unix.SO_BINDTOIFINDEX) && (s.onDevice(name, val) || intOf(val) == 0) {
+		// Bound to the device the stack is on (the stack is that
+		// already), or unbound.
+		s.outInterface(fd)
+		return
 	}
 	if what := KernelOnly(level, name); what != "" && intOf(val) != 0 {
 		sh.Handover(s, what+" is on: the kernel's socket gives it")
@@ -493,21 +507,11 @@ func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 	}
 	switch {
 	case level == unix.IPPROTO_IP && name == unix.IP_MULTICAST_IF:
-		// Multicast out of another interface than the stack's is the
-		// kernel's to send (Linux reads an in_addr, or an ip_mreqn).
-		var addr [4]byte
-		ifindex := 0
-		switch {
-		case len(val) >= 12:
-			copy(addr[:], val[4:8])
-			ifindex = int(int32(uint32(val[8]) | uint32(val[9])<<8 | uint32(val[10])<<16 | uint32(val[11])<<24))
-		case len(val) >= 4:
-			copy(addr[:], val[:4])
-		}
-		a := netip.AddrFrom4(addr)
-		if (ifindex != 0 && ifindex != s.u.Stack().Ifindex()) || (!a.IsUnspecified() && a != s.u.StackAddr()) {
+		if !s.multicastIf(val) {
 			sh.Handover(s, "IP_MULTICAST_IF names another interface")
+			return
 		}
+		s.outInterface(fd)
 	case level == unix.IPPROTO_IP && name == unix.IP_ADD_MEMBERSHIP && len(val) >= 4:
 		s.u.JoinGroup(netip.AddrFrom4([4]byte(val[:4])))
 	case level == unix.IPPROTO_IP && name == unix.IP_DROP_MEMBERSHIP && len(val) >= 4:
@@ -531,6 +535,36 @@ func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 			s.mirror(level, name, v)
 		}
 	}
+}
+
+// multicastIf takes an IP_MULTICAST_IF value (an in_addr, or an ip_mreqn
+// as Linux also reads): false when it names another interface than the
+// stack's, whose kernel socket must send the groups' datagrams;
+// otherwise it notes whether it names the stack's.
+func (s *Socket) multicastIf(val []byte) bool {
+	var addr [4]byte
+	ifindex := 0
+	switch {
+	case len(val) >= 12:
+		copy(addr[:], val[4:8])
+		ifindex = intOf(val[8:12])
+	case len(val) >= 4:
+		copy(addr[:], val[:4])
+	}
+	a := netip.AddrFrom4(addr)
+	if (ifindex != 0 && ifindex != s.u.Stack().Ifindex()) || (!a.IsUnspecified() && a != s.u.StackAddr()) {
+		return false
+	}
+	s.mcastIf.Store(ifindex != 0 || !a.IsUnspecified())
+	return true
+}
+
+// outInterface tells the stack whether the socket names its interface
+// for what leaves by no route (UDPSocket.SetOutInterface): by
+// IP_MULTICAST_IF, or by a device binding the kernel's socket has.
+func (s *Socket) outInterface(fd int) {
+	dev, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
+	s.u.SetOutInterface(s.mcastIf.Load(), err == nil && dev == s.is.key.ifname)
 }
 
 // onDevice reports whether a SO_BINDTODEVICE (an interface name) or

@@ -87,9 +87,11 @@ type ifStack struct {
 	polled atomic.Bool
 }
 
-// preSocket is what the shim knows of a socket before its decision.
+// preSocket is what the shim knows of a socket before its decision: its
+// groups, and its IP_MULTICAST_IF (the value given; nil: never set).
 type preSocket struct {
-	groups []netip.Addr
+	groups  []netip.Addr
+	mcastIf []byte
 }
 
 // New makes the shim for a configuration.
@@ -124,6 +126,8 @@ type Socket struct {
 	// The ancillary data recvmsg gives (IP_PKTINFO, SO_TIMESTAMP,
 	// SO_TIMESTAMPNS), as the kernel's socket has them on.
 	pktinfo, stamp, stampNS atomic.Bool
+	// mcastIf: IP_MULTICAST_IF names the stack's interface.
+	mcastIf atomic.Bool
 
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 }
@@ -376,7 +380,15 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 		for _, g := range pre.groups {
 			u.JoinGroup(g)
 		}
+		if pre.mcastIf != nil {
+			if !s.multicastIf(pre.mcastIf) {
+				u.Close()
+				sh.fallback(fd, "IP_MULTICAST_IF names another interface")
+				return nil, nil
+			}
+		}
 	}
+	s.outInterface(fd)
 	sh.fds.set(fd, s)
 	sh.log.Debug("socket accelerated", zap.Int("fd", fd), zap.String("reason", d.Reason))
 	return s, nil

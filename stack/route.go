@@ -35,14 +35,26 @@ func (t *routeTable) setStatic(addr netip.Prefix, gw netip.Addr, ifindex, mtu in
 }
 
 // lookup finds the route to dst (longest prefix). ok is false when there
-// is none at all (ENETUNREACH). Multicast and the limited broadcast need
-// no route of the main table: Linux sends them through its local and
-// multicast routes; here they leave through the stack's interface.
+// is none at all (ENETUNREACH). Multicast and the limited broadcast leave
+// through the stack's interface, as Linux sends them through the device
+// of the source address or the one the socket names; a socket that
+// names none looks at the main table in Kernel mode (lookupTable,
+// UDPSocket.SendTo).
 func (t *routeTable) lookup(dst [4]byte) (h hop, ok bool) {
-	a := netip.AddrFrom4(dst)
-	if a.IsMulticast() || dst == [4]byte{255, 255, 255, 255} {
+	if outOfTable(dst) {
 		return hop{nexthop: dst, mtu: t.ifmtu, ours: true}, true
 	}
+	return t.lookupTable(dst)
+}
+
+// outOfTable reports a group or the limited broadcast.
+func outOfTable(dst [4]byte) bool {
+	return dst[0]&0xf0 == 0xe0 || dst == [4]byte{255, 255, 255, 255}
+}
+
+// lookupTable is lookup in the main table alone.
+func (t *routeTable) lookupTable(dst [4]byte) (h hop, ok bool) {
+	a := netip.AddrFrom4(dst)
 	best := -1
 	for i, r := range t.routes {
 		if r.dst.Contains(a) && (best < 0 || r.dst.Bits() > t.routes[best].dst.Bits()) {

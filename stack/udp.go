@@ -41,6 +41,9 @@ type UDPSocket struct {
 	reuseAddr, reusePort, broadcast bool
 	ttl, tos, mcastTTL              uint8
 	mcastNoLoop                     bool
+	// mcastIf and boundDev: IP_MULTICAST_IF, or SO_BINDTODEVICE, names
+	// the stack's interface (SetOutInterface).
+	mcastIf, boundDev bool
 }
 
 // NewUDPOn makes an unbound UDP socket whose kernel twin is fd, an
@@ -84,6 +87,16 @@ func (u *UDPSocket) LocalAddr() netip.AddrPort { return u.local }
 
 // RemoteAddr is the connected peer (zero when not connected).
 func (u *UDPSocket) RemoteAddr() netip.AddrPort { return u.remote }
+
+// SetOutInterface says whether IP_MULTICAST_IF (mcastIf) or a device
+// binding (SO_BINDTODEVICE, SO_BINDTOIFINDEX) names the stack's interface:
+// then a group's or the limited broadcast's datagram leaves through it
+// whatever the routes say, as in Linux.
+func (u *UDPSocket) SetOutInterface(mcastIf, boundDev bool) {
+	u.s.mu.Lock()
+	u.mcastIf, u.boundDev = mcastIf, boundDev
+	u.s.mu.Unlock()
+}
 
 // SetReuseAddr and SetReusePort allow several sockets on one port, as
 // SO_REUSEADDR and SO_REUSEPORT do for UDP. Set them before Bind.
@@ -355,6 +368,19 @@ func (u *UDPSocket) SendTo(b []byte, to netip.AddrPort) (int, error) {
 	r, ok := s.routes.lookup(dst)
 	if !ok {
 		return 0, unix.ENETUNREACH
+	}
+	if s.kern != nil && outOfTable(dst) && u.local.Addr().IsUnspecified() && !u.boundDev && !(dst[0]&0xf0 == 0xe0 && u.mcastIf) {
+		// Bound to no address and naming no interface, a group's or the
+		// limited broadcast's datagram follows the main table in Linux
+		// (ip_route_output_key_hash_rcu): with no route it is
+		// ENETUNREACH, and a route through another interface is the
+		// kernel's to send. (A stack that owns its address is the whole
+		// host: its interface is the only way out.)
+		t, ok := s.routes.lookupTable(dst)
+		if !ok {
+			return 0, unix.ENETUNREACH
+		}
+		r.ours = t.ours
 	}
 	// Routes through other interfaces, loopback, and datagrams over the
 	// path MTU (which the kernel fragments) go through the kernel twin.

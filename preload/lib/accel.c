@@ -1388,7 +1388,8 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
 	int k = kind(fd);
 	if (k == FD_ACCEL && ready()) {
 		GO_DO(go.setsockopt(fd, level, name, val, len));
-	} else if (k == FD_CAND && level == IPPROTO_IP && (name == IP_ADD_MEMBERSHIP || name == IP_DROP_MEMBERSHIP) &&
+	} else if (k == FD_CAND && level == IPPROTO_IP &&
+		   (name == IP_ADD_MEMBERSHIP || name == IP_DROP_MEMBERSHIP || name == IP_MULTICAST_IF) &&
 		   enter() && ready_slow()) {
 		DECIDE_CALL(fd, (go.setsockopt(fd, level, name, val, len), 0LL));
 	}

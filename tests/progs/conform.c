@@ -575,6 +575,38 @@ static int test(const char *peeraddr, int port)
 	say("from %s", n > 0 ? str(&got) : "-");
 	T("close broadcast socket", close(bs));
 
+	/* Bound to no address and naming no interface, a group's or the
+	 * limited broadcast's datagram needs a route (the test hosts have
+	 * none for them): ENETUNREACH. IP_MULTICAST_IF, or a bound address,
+	 * names the interface. */
+	int ms = T("socket for groups", socket(AF_INET, SOCK_DGRAM, 0));
+	v = 1;
+	T("SO_BROADCAST", setsockopt(ms, SOL_SOCKET, SO_BROADCAST, &v, sizeof v));
+	struct sockaddr_in many = {.sin_family = AF_INET, .sin_port = htons(7481)};
+	T("bind *:7481", bind(ms, (void *)&many, sizeof many));
+	struct sockaddr_in grp_to = sin_of("239.1.2.4", 7481), lb_to = sin_of("255.255.255.255", 7481);
+	T("sendto a group, no route", sendto(ms, "g", 1, 0, (void *)&grp_to, sizeof grp_to));
+	T("sendto the limited broadcast, no route", sendto(ms, "b", 1, 0, (void *)&lb_to, sizeof lb_to));
+	struct in_addr mif;
+	inet_pton(AF_INET, local_addr, &mif);
+	T("IP_MULTICAST_IF", setsockopt(ms, IPPROTO_IP, IP_MULTICAST_IF, &mif, sizeof mif));
+	T("sendto a group through it", sendto(ms, "g", 1, 0, (void *)&grp_to, sizeof grp_to));
+	T("sendto the limited broadcast still", sendto(ms, "b", 1, 0, (void *)&lb_to, sizeof lb_to));
+	T("close group socket", close(ms));
+	int ma = T("socket bound to an address", socket(AF_INET, SOCK_DGRAM, 0));
+	T("SO_BROADCAST", setsockopt(ma, SOL_SOCKET, SO_BROADCAST, &v, sizeof v));
+	struct sockaddr_in mine = sin_of(local_addr, 7482);
+	T("bind our address", bind(ma, (void *)&mine, sizeof mine));
+	T("sendto a group from our address", sendto(ma, "g", 1, 0, (void *)&grp_to, sizeof grp_to));
+	T("sendto the limited broadcast from our address", sendto(ma, "b", 1, 0, (void *)&lb_to, sizeof lb_to));
+	T("close bound socket", close(ma));
+	int mp = T("socket naming its interface first", socket(AF_INET, SOCK_DGRAM, 0));
+	T("IP_MULTICAST_IF before bind", setsockopt(mp, IPPROTO_IP, IP_MULTICAST_IF, &mif, sizeof mif));
+	struct sockaddr_in many2 = {.sin_family = AF_INET, .sin_port = htons(7483)};
+	T("bind *:7483", bind(mp, (void *)&many2, sizeof many2));
+	T("sendto a group through it", sendto(mp, "g", 1, 0, (void *)&grp_to, sizeof grp_to));
+	T("close it", close(mp));
+
 	/* Duplicates made before the instance had any member, early (before
 	 * the Go part started) and late: a member added through one fd is
 	 * seen through the other. */
