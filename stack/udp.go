@@ -353,6 +353,9 @@ func (u *UDPSocket) SendTo(b []byte, to netip.AddrPort) (int, error) {
 	if !to.Addr().Is4() {
 		return 0, unix.EAFNOSUPPORT
 	}
+	if to.Port() == 0 {
+		return 0, unix.EINVAL // udp_sendmsg: no datagram to port 0
+	}
 	if len(b) > udp.MaxPayload {
 		return 0, unix.EMSGSIZE
 	}

@@ -558,6 +558,14 @@ static int test(const char *peeraddr, int port)
 	T("close reuseaddr 1", close(ra));
 	T("close reuseaddr 2", close(rb));
 
+	/* Port 0 is no destination (connected sockets have theirs). */
+	struct sockaddr_in port0 = sin_of(peeraddr, 0);
+	int z = T("socket for port 0", socket(AF_INET, SOCK_DGRAM, 0));
+	T("sendto port 0", sendto(z, "x", 1, 0, (void *)&port0, sizeof port0));
+	T("sendto the peer", sendto(z, "x", 1, 0, (void *)&pa, sizeof pa));
+	T("sendto port 0 again", sendto(z, "x", 1, 0, (void *)&port0, sizeof port0));
+	T("close it", close(z));
+
 	/* A broadcast to the subnet comes back to the sender's own port on
 	 * this host (the subnet is a /24 in the tests). */
 	int bs = T("socket for broadcast", socket(AF_INET, SOCK_DGRAM, 0));
