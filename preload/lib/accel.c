@@ -124,6 +124,10 @@ enum {
 	 * members to the instance, so it is always treated as shadowed. */
 	FD_EPALIAS = 32,
 	FD_GROUP = 64, /* in the table of fd groups (see groups) */
+	/* A socket the program made: never one of the Go part's, even when
+	 * another thread made it while a decision filled the low fds and it
+	 * landed in the Go part's band (unfill). */
+	FD_APP = 128,
 };
 
 #define FD_TABLE (1 << 20)
@@ -269,7 +273,10 @@ static void unfill(struct fill *f)
 	f->n = 0;
 	for (int i = 0; f->base > 0 && i < GO_BAND && ngo_fds < MAX_GO_FDS; i++) {
 		struct stat st;
-		if (!f->before[i] && fstat(f->base + i, &st) == 0) {
+		/* New in the band and unknown here: the Go part's. A socket or
+		 * epoll fd another thread made meanwhile is the program's. */
+		int known = (unsigned)(f->base + i) < FD_TABLE && fdtab[f->base + i];
+		if (!f->before[i] && !known && fstat(f->base + i, &st) == 0) {
 			go_fds[ngo_fds].fd = f->base + i;
 			go_fds[ngo_fds].dev = st.st_dev;
 			go_fds[ngo_fds].ino = st.st_ino;
@@ -645,7 +652,7 @@ EXPORT int socket(int domain, int type, int protocol)
 			(protocol == 0 || protocol == IPPROTO_UDP);
 		set_kind(fd, cand ? FD_CAND : FD_KERNEL);
 		if ((unsigned)fd < FD_TABLE)
-			fdtab[fd] &= ~FD_SHADOW;
+			fdtab[fd] = (fdtab[fd] & ~FD_SHADOW) | FD_APP;
 	}
 	return fd;
 }
@@ -1580,7 +1587,7 @@ static void note_close(int fd)
 	 * the others. */
 	if (fdtab[fd] & FD_GROUP)
 		group_forget(fd);
-	if (fdtab[fd] && ready())
+	if ((fdtab[fd] & ~FD_APP) && ready())
 		GO_DO(go.close(fd));
 	if (kind(fd) == FD_CAND)
 		forget(fd);

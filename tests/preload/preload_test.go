@@ -107,6 +107,39 @@ func TestPingPong(t *testing.T) {
 	}
 }
 
+// TestStackPerThreadStart starts 16 threads at once, each making and
+// connecting its socket while others make their stacks: every socket
+// must be accelerated and answer. (A socket another thread made while a
+// decision filled the low fds landed in the Go part's fd band, and was
+// then taken for one of the Go part's own fds: its calls went to the
+// kernel while its flow went to its VI, and its round trip never came
+// back.)
+func TestStackPerThreadStart(t *testing.T) {
+	p := pair(t)
+	const threads, n = 16, 20
+	k := kernelEnv(t)
+	ea := accelEnv(t, p.A, "ACCEL_STACK_PER_THREAD=1", "ACCEL_SPIN_USEC=20")
+	udppp := filepath.Join(k.dir, "udppp")
+	for round := range 3 {
+		srv := start(t, p.B, k, time.Minute, udppp, "server", p.B.Addr.String(), "9320", fmt.Sprint(threads), fmt.Sprint(n), "block")
+		bound(t, p.B, "udp", "9320", "9335")
+		out := run(t, p.A, ea, time.Minute, udppp, "client", p.B.Addr.String(), "9320", fmt.Sprint(threads), fmt.Sprint(n), "block")
+		if !strings.HasPrefix(out, fmt.Sprintf("ok %d ", threads*n)) {
+			t.Fatalf("round %d: client: %s", round, out)
+		}
+		srv.wait(t)
+		st := readStats(t, ea.stats)
+		if len(st.Sockets) != threads {
+			t.Fatalf("round %d: %d sockets in the stats, want %d: %+v", round, len(st.Sockets), threads, st.Sockets)
+		}
+		for _, s := range st.Sockets {
+			if s.TxPackets != n || s.RxPackets != n {
+				t.Fatalf("round %d: socket %s carried %d out and %d in, want %d each: %+v", round, s.Remote, s.TxPackets, s.RxPackets, n, st.Sockets)
+			}
+		}
+	}
+}
+
 // TestStackPerThread runs four threads, each with its own socket, on
 // stacks of their own: four stacks on each side, each carrying its
 // thread's round trips.
