@@ -422,12 +422,7 @@ func (sh *Shim) DupEpoll(oldfd, newfd int) {
 	sh.Close(newfd)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := sh.epolls[oldfd]
-	if e == nil {
-		e = &epollSet{}
-		sh.epolls[oldfd] = e
-	}
-	sh.epolls[newfd] = e
+	sh.epolls[newfd] = sh.shadow(oldfd)
 }
 
 // SetNonblock mirrors O_NONBLOCK (fcntl F_SETFL, ioctl FIONBIO).
@@ -458,37 +453,7 @@ func (sh *Shim) Shutdown(fd, how int) {
 func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 	s := sh.fds.get(fd)
 	if s == nil {
-		if level == unix.IPPROTO_IP && name == unix.IP_MULTICAST_IF {
-			sh.mu.Lock()
-			p := sh.pre[fd]
-			if p == nil {
-				p = &preSocket{}
-				sh.pre[fd] = p
-			}
-			p.mcastIf = append([]byte{}, val...)
-			sh.mu.Unlock()
-			return
-		}
-		if level == unix.IPPROTO_IP && (name == unix.IP_ADD_MEMBERSHIP || name == unix.IP_DROP_MEMBERSHIP) && len(val) >= 4 {
-			g := netip.AddrFrom4([4]byte(val[:4]))
-			sh.mu.Lock()
-			p := sh.pre[fd]
-			if p == nil {
-				p = &preSocket{}
-				sh.pre[fd] = p
-			}
-			if name == unix.IP_ADD_MEMBERSHIP {
-				p.groups = append(p.groups, g)
-			} else {
-				for i, x := range p.groups {
-					if x == g {
-						p.groups = append(p.groups[:i], p.groups[i+1:]...)
-						break
-					}
-				}
-			}
-			sh.mu.Unlock()
-		}
+		sh.setPre(fd, level, name, val)
 		return
 	}
 	if (level == unix.IPPROTO_IP && name == unix.IP_PKTINFO) || (level == unix.SOL_SOCKET && (name == unix.SO_TIMESTAMP || name == unix.SO_TIMESTAMPNS)) {
@@ -533,6 +498,31 @@ func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 		// Read back what the kernel made of it (clamps, doubling).
 		if v, err := unix.GetsockoptInt(fd, level, name); err == nil {
 			s.mirror(level, name, v)
+		}
+	}
+}
+
+// setPre records the options a socket sets before its decision that the
+// decision needs: its groups and its IP_MULTICAST_IF.
+func (sh *Shim) setPre(fd, level, name int, val []byte) {
+	if level != unix.IPPROTO_IP {
+		return
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	p := sh.pre[fd]
+	if p == nil {
+		p = &preSocket{}
+		sh.pre[fd] = p
+	}
+	switch {
+	case name == unix.IP_MULTICAST_IF:
+		p.mcastIf = append([]byte{}, val...)
+	case name == unix.IP_ADD_MEMBERSHIP && len(val) >= 4:
+		p.groups = append(p.groups, netip.AddrFrom4([4]byte(val[:4])))
+	case name == unix.IP_DROP_MEMBERSHIP && len(val) >= 4:
+		if i := slices.Index(p.groups, netip.AddrFrom4([4]byte(val[:4]))); i >= 0 {
+			p.groups = slices.Delete(p.groups, i, i+1)
 		}
 	}
 }

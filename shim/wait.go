@@ -142,10 +142,7 @@ func (sh *Shim) EpollCtl(epfd, op, fd int, events uint32, data uint64, nested bo
 	sh.mu.Lock()
 	var sub *epollSet
 	if nested {
-		if sub = sh.epolls[fd]; sub == nil {
-			sub = &epollSet{}
-			sh.epolls[fd] = sub
-		}
+		sub = sh.shadow(fd)
 	}
 	e := sh.epolls[epfd]
 	if e == nil {
@@ -180,6 +177,16 @@ func (sh *Shim) EpollCtl(epfd, op, fd int, events uint32, data uint64, nested bo
 		}
 	}
 	return len(e.entries) > 0
+}
+
+// shadow is epfd's shadow, made empty if it has none (sh.mu held).
+func (sh *Shim) shadow(epfd int) *epollSet {
+	e := sh.epolls[epfd]
+	if e == nil {
+		e = &epollSet{}
+		sh.epolls[epfd] = e
+	}
+	return e
 }
 
 // EpollSockets lists the sockets of an epoll fd's shadow, for Arm.

@@ -154,11 +154,7 @@ func readStats(t *testing.T, path string) shim.Stats {
 func accelerated(t *testing.T, e *env, n uint64) shim.Stats {
 	t.Helper()
 	st := readStats(t, e.stats)
-	var rx, tx uint64
-	for _, s := range st.Stacks {
-		rx += s.RxUDP
-		tx += s.TxUDP
-	}
+	rx, tx := viDatagrams(st)
 	if rx < n || tx < n {
 		t.Fatalf("through the VI: %d datagrams in, %d out; want at least %d each\nstats: %+v", rx, tx, n, st)
 	}
@@ -172,16 +168,23 @@ func accelerated(t *testing.T, e *env, n uint64) shim.Stats {
 func acceleratedBytes(t *testing.T, e *env, rx, tx uint64) {
 	t.Helper()
 	st := readStats(t, e.stats)
-	var in, out, rxb, txb uint64
-	for _, s := range st.Stacks {
-		in, out = in+s.RxUDP, out+s.TxUDP
-	}
+	in, out := viDatagrams(st)
+	var rxb, txb uint64
 	for _, s := range st.Sockets {
 		rxb, txb = rxb+s.RxBytes, txb+s.TxBytes
 	}
 	if rxb != rx || txb != tx || (rx > 0 && in == 0) || (tx > 0 && out == 0) {
 		t.Fatalf("through the VI: %d bytes in (%d datagrams), %d out (%d); want %d and %d\nstats: %+v", rxb, in, txb, out, rx, tx, st)
 	}
+}
+
+// viDatagrams adds up the UDP datagrams the stacks carried through their
+// VIs, in and out.
+func viDatagrams(st shim.Stats) (in, out uint64) {
+	for _, s := range st.Stacks {
+		in, out = in+s.RxUDP, out+s.TxUDP
+	}
+	return in, out
 }
 
 func pair(t *testing.T) *netns.Pair {

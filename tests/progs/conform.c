@@ -256,6 +256,22 @@ static void new_edge(int s, const struct sockaddr_in *pa, int epfd, const char *
 	T(again, epoll_wait(epfd, out, 4, 0));
 }
 
+/* opt_bound makes a socket with the SOL_SOCKET option opt on, bound to
+ * *:port (what names the steps). */
+static int opt_bound(int opt, int port, const char *what)
+{
+	char l[64];
+	int v = 1;
+	snprintf(l, sizeof l, "socket, %s", what);
+	int s = T(l, socket(AF_INET, SOCK_DGRAM, 0));
+	snprintf(l, sizeof l, "option on, %s", what);
+	T(l, setsockopt(s, SOL_SOCKET, opt, &v, sizeof v));
+	struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(port)};
+	snprintf(l, sizeof l, "bind *:%d, %s", port, what);
+	T(l, bind(s, (void *)&any, sizeof any));
+	return s;
+}
+
 /* member_through adds s to an epoll instance through the fd add and
  * waits for a datagram through wait, another fd of the instance; then it
  * closes both. */
@@ -542,14 +558,8 @@ static int test(const char *peeraddr, int port)
 
 	/* Two sockets on one port with SO_REUSEADDR: unicast goes to the one
 	 * bound last. */
-	int ra = T("socket reuseaddr 1", socket(AF_INET, SOCK_DGRAM, 0));
-	int rb = T("socket reuseaddr 2", socket(AF_INET, SOCK_DGRAM, 0));
-	v = 1;
-	T("SO_REUSEADDR 1", setsockopt(ra, SOL_SOCKET, SO_REUSEADDR, &v, sizeof v));
-	T("SO_REUSEADDR 2", setsockopt(rb, SOL_SOCKET, SO_REUSEADDR, &v, sizeof v));
-	struct sockaddr_in rany = {.sin_family = AF_INET, .sin_port = htons(7470)};
-	T("bind reuseaddr 1", bind(ra, (void *)&rany, sizeof rany));
-	T("bind reuseaddr 2", bind(rb, (void *)&rany, sizeof rany));
+	int ra = opt_bound(SO_REUSEADDR, 7470, "reuseaddr 1");
+	int rb = opt_bound(SO_REUSEADDR, 7470, "reuseaddr 2");
 	cmd(ra, &pa, "B1,10");
 	struct pollfd rpf[2] = {{.fd = ra, .events = POLLIN}, {.fd = rb, .events = POLLIN}};
 	T("poll both", poll(rpf, 2, 2000));
@@ -568,11 +578,7 @@ static int test(const char *peeraddr, int port)
 
 	/* A broadcast to the subnet comes back to the sender's own port on
 	 * this host (the subnet is a /24 in the tests). */
-	int bs = T("socket for broadcast", socket(AF_INET, SOCK_DGRAM, 0));
-	v = 1;
-	T("SO_BROADCAST", setsockopt(bs, SOL_SOCKET, SO_BROADCAST, &v, sizeof v));
-	struct sockaddr_in bany = {.sin_family = AF_INET, .sin_port = htons(7480)};
-	T("bind *:7480", bind(bs, (void *)&bany, sizeof bany));
+	int bs = opt_bound(SO_BROADCAST, 7480, "broadcast");
 	struct sockaddr_in bcast = sin_of(local_addr, 7480);
 	bcast.sin_addr.s_addr = (bcast.sin_addr.s_addr & htonl(0xffffff00)) | htonl(0xff);
 	T("sendto the subnet broadcast", sendto(bs, "bcast", 5, 0, (void *)&bcast, sizeof bcast));
@@ -587,11 +593,7 @@ static int test(const char *peeraddr, int port)
 	 * limited broadcast's datagram needs a route (the test hosts have
 	 * none for them): ENETUNREACH. IP_MULTICAST_IF, or a bound address,
 	 * names the interface. */
-	int ms = T("socket for groups", socket(AF_INET, SOCK_DGRAM, 0));
-	v = 1;
-	T("SO_BROADCAST", setsockopt(ms, SOL_SOCKET, SO_BROADCAST, &v, sizeof v));
-	struct sockaddr_in many = {.sin_family = AF_INET, .sin_port = htons(7481)};
-	T("bind *:7481", bind(ms, (void *)&many, sizeof many));
+	int ms = opt_bound(SO_BROADCAST, 7481, "groups");
 	struct sockaddr_in grp_to = sin_of("239.1.2.4", 7481), lb_to = sin_of("255.255.255.255", 7481);
 	T("sendto a group, no route", sendto(ms, "g", 1, 0, (void *)&grp_to, sizeof grp_to));
 	T("sendto the limited broadcast, no route", sendto(ms, "b", 1, 0, (void *)&lb_to, sizeof lb_to));
