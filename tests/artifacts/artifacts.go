@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"testing"
 )
 
 var (
@@ -65,6 +66,18 @@ func Dir() (string, error) {
 		}
 	})
 	return dir, err
+}
+
+// Main runs a package's tests, then removes what Dir built: each test
+// process builds its own copy (27 MB), which would otherwise pile up in
+// the temporary directory run after run. A package that calls Dir calls
+// Main from its TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
 }
 
 // GoLibLDFlags are the Go part's link flags, the Makefile's GOLIBLDFLAGS:

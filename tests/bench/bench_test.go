@@ -14,6 +14,8 @@ import (
 	"github.com/accelnet/accel/tests/netns"
 )
 
+func TestMain(m *testing.M) { artifacts.Main(m) }
+
 // TestQuick runs `accel bench --quick` and checks the structure of what it
 // produces, never its speed: every configuration measured something, the
 // JSON parses, the plots are images, and the test hosts are gone.

@@ -36,6 +36,8 @@ func build(t testing.TB) string {
 	return dir
 }
 
+func TestMain(m *testing.M) { artifacts.Main(m) }
+
 // env is an environment for a program under the preload on host h.
 type env struct {
 	dir   string
