@@ -181,7 +181,7 @@ var Registry = []Var{
 	enumIntVar("ACCEL_RING_SIZE", "2048", []int{64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536},
 		"entries of each AF_XDP ring (fill, completion, RX, TX)", func(c *Config) *int { return &c.RingSize }),
 	enumVar("ACCEL_XDP_MODE", "auto", []string{"auto", "native", "generic"},
-		"how the filter program attaches: native (driver) XDP, generic XDP, or native with generic as fallback",
+		"how the filter program attaches: native (driver) XDP, generic XDP, or auto: generic on a veth of one queue (cheaper there), native elsewhere, each falling back to the other",
 		func(c *Config) *string { return &c.XDPMode }),
 	enumVar("ACCEL_BIND_MODE", "auto", []string{"auto", "copy", "zerocopy"},
 		"AF_XDP copy or zero-copy; auto lets the driver choose", func(c *Config) *string { return &c.BindMode }),

@@ -3,6 +3,7 @@ package xdp
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -10,20 +11,26 @@ import (
 	"github.com/accelnet/accel/vi"
 )
 
-// attachedProgID returns the ID of the XDP program attached to interface
-// ifindex of the calling thread's network namespace (0 if none), read from
-// the kernel's link attributes (IFLA_XDP). BPF link and program IDs are
-// global while interface indexes are per namespace: this is how a process
-// finds the program of its own interface and not one of the same index in
-// another namespace.
-func attachedProgID(ifindex int) (uint32, error) {
+// linkXDP reads interface ifindex of the calling thread's network
+// namespace from the kernel's link attributes: the ID of its XDP program
+// (0 if none, IFLA_XDP), its kind ("veth"; "" for a physical device,
+// IFLA_LINKINFO) and its number of receive queues. BPF link and program IDs are global while interface
+// indexes are per namespace: this is how a process finds the program of
+// its own interface and not one of the same index in another namespace.
+type linkInfo struct {
+	progID   uint32
+	kind     string
+	rxQueues int
+}
+
+func linkXDP(ifindex int) (li linkInfo, err error) {
 	rib, err := syscall.NetlinkRIB(unix.RTM_GETLINK, unix.AF_UNSPEC)
 	if err != nil {
-		return 0, fmt.Errorf("list interfaces: %w", err)
+		return li, fmt.Errorf("list interfaces: %w", err)
 	}
 	msgs, err := syscall.ParseNetlinkMessage(rib)
 	if err != nil {
-		return 0, fmt.Errorf("parse interface list: %w", err)
+		return li, fmt.Errorf("parse interface list: %w", err)
 	}
 	for _, m := range msgs {
 		if m.Header.Type != unix.RTM_NEWLINK || len(m.Data) < unix.SizeofIfInfomsg {
@@ -32,16 +39,25 @@ func attachedProgID(ifindex int) (uint32, error) {
 		if int(int32(binary.NativeEndian.Uint32(m.Data[4:8]))) != ifindex {
 			continue
 		}
-		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
-		if err != nil {
-			return 0, fmt.Errorf("parse interface %d: %w", ifindex, err)
-		}
-		for _, a := range attrs {
-			if a.Attr.Type&0x3fff == unix.IFLA_XDP {
-				return vi.AttrU32(a.Value, unix.IFLA_XDP_PROG_ID), nil
+		vi.WalkAttrs(m.Data[unix.SizeofIfInfomsg:], func(typ uint16, v []byte) bool {
+			switch typ {
+			case unix.IFLA_XDP:
+				li.progID = vi.AttrU32(v, unix.IFLA_XDP_PROG_ID)
+			case unix.IFLA_NUM_RX_QUEUES:
+				if len(v) >= 4 {
+					li.rxQueues = int(binary.NativeEndian.Uint32(v))
+				}
+			case unix.IFLA_LINKINFO:
+				vi.WalkAttrs(v, func(typ uint16, v []byte) bool {
+					if typ == unix.IFLA_INFO_KIND {
+						li.kind = strings.TrimRight(string(v), "\x00")
+					}
+					return true
+				})
 			}
-		}
-		return 0, nil
+			return true
+		})
+		return li, nil
 	}
-	return 0, fmt.Errorf("interface %d: %w", ifindex, unix.ENODEV)
+	return li, fmt.Errorf("interface %d: %w", ifindex, unix.ENODEV)
 }

@@ -39,10 +39,15 @@ func openVI(t testing.TB, h *netns.Host) (*xsk.Port, *xsk.VI) {
 
 func openVIQueue(t testing.TB, h *netns.Host, queue int) (*xsk.Port, *xsk.VI) {
 	t.Helper()
+	return openVIConfig(t, h, xsk.Config{Interface: h.Ifname, Queue: queue, Frames: 1024, RingSize: 256})
+}
+
+func openVIConfig(t testing.TB, h *netns.Host, cfg xsk.Config) (*xsk.Port, *xsk.VI) {
+	t.Helper()
 	var p *xsk.Port
 	var v *xsk.VI
 	err := h.Do(func() (err error) {
-		if p, err = xsk.Open(xsk.Config{Interface: h.Ifname, Queue: queue, Frames: 1024, RingSize: 256}); err != nil {
+		if p, err = xsk.Open(cfg); err != nil {
 			return err
 		}
 		v, err = p.NewVI()
@@ -540,4 +545,51 @@ func TestSharedUMEMConcurrent(t *testing.T) {
 	if acks := <-acked; acks != 2*per {
 		t.Fatalf("%d of %d answers arrived", acks, 2*per)
 	}
+}
+
+// TestXDPModeOnVeth checks which XDP mode the filter is attached in: on a
+// veth of one queue, auto picks generic (native mode there adds a NAPI
+// pass and a copy of every frame, see xdp.Table.attachLink); on one of
+// several queues, native (generic XDP loses the queue); an explicit mode
+// is kept. Frames reach the VI in each.
+func TestXDPModeOnVeth(t *testing.T) {
+	for _, c := range []struct {
+		mode   xdp.Mode
+		queues int
+		want   string // what `ip link` prints for the attachment
+	}{{xdp.ModeAuto, 1, "xdpgeneric"}, {xdp.ModeAuto, 2, "xdp"}, {xdp.ModeNative, 1, "xdp"}, {xdp.ModeGeneric, 1, "xdpgeneric"}} {
+		t.Run(fmt.Sprintf("%s-%dq", c.mode, c.queues), func(t *testing.T) {
+			pair := netns.New(t, netns.Options{Queues: c.queues})
+			_, v := openVIConfig(t, pair.B, xsk.Config{Interface: pair.B.Ifname, Frames: 1024, RingSize: 256, XDP: c.mode})
+			out, err := pair.B.Command("ip", "-o", "link", "show", "dev", pair.B.Ifname).CombinedOutput()
+			if err != nil {
+				t.Fatalf("ip link: %v\n%s", err, out)
+			}
+			if got := attachedMode(string(out)); got != c.want {
+				t.Errorf("mode %s: attached as %q, want %q (ip link: %s)", c.mode, got, c.want, out)
+			}
+			if err := v.AddFilter(xdp.Filter{Proto: xdp.UDP, Local: netip.AddrPortFrom(pair.B.Addr, 9000)}); err != nil {
+				t.Fatal(err)
+			}
+			// A kernel socket's frames take any of A's queues; a VI on
+			// A's queue 0 lands them on B's queue 0, the port's.
+			_, a := openVIQueue(t, pair.A, 0)
+			rawSend(t, a, pair.A, pair.B, 9000, "m")
+			if got := recvUDP(v, 1, 3*time.Second); fmt.Sprint(got[9000]) != "[m]" {
+				t.Errorf("mode %s: VI received %v", c.mode, got)
+			}
+		})
+	}
+}
+
+// attachedMode is the XDP attachment `ip -o link` shows: "xdp" (native),
+// "xdpgeneric", "xdpoffload" or "".
+func attachedMode(line string) string {
+	for _, f := range strings.Fields(line) {
+		switch f {
+		case "xdp", "xdpgeneric", "xdpoffload", "xdpdrv":
+			return f
+		}
+	}
+	return ""
 }
