@@ -346,3 +346,19 @@ func TestBindToDevice(t *testing.T) {
 		t.Fatal("bound to loopback, the socket stayed on the stack")
 	}
 }
+
+// TestProgressPeriod checks the progress engine's period: it doubles up to
+// progressIdle while no stack is timed and is back to progressEvery at
+// once when one is.
+func TestProgressPeriod(t *testing.T) {
+	var got []time.Duration
+	every := progressEvery
+	for _, timed := range []bool{false, false, false, false, false, true, false} {
+		every = progressPeriod(every, timed)
+		got = append(got, every)
+	}
+	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond, 80 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond}
+	if !slices.Equal(got, want) {
+		t.Fatalf("periods %v, want %v", got, want)
+	}
+}

@@ -3,9 +3,7 @@ package shim
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,36 +134,66 @@ func (sh *Shim) WriteStats() {
 
 // progressEvery is how often the progress engine looks for stacks that no
 // thread has polled: it keeps timers, the kernel's side and the receive
-// rings moving while the application computes.
-const progressEvery = 5 * time.Millisecond
+// rings moving while the application computes. While no stack has work
+// that only time moves (Stack.Timed: TCP, a resolution, a timer), the
+// engine doubles its period up to progressIdle: each of its ticks wakes
+// one of the runtime's threads, on a CPU the application may be about to
+// wake on (200 a second per process, with the scheduler's yields and
+// sysmon the runtime's main source of wake-ups in a sleeping UDP ping-pong).
+// Nothing is lost by the longer period: a sleeping thread wakes for its
+// own frames, the kernel watcher wakes it for the kernel's side, and a
+// thread that comes back polls first.
+const (
+	progressEvery = 5 * time.Millisecond
+	progressIdle  = 80 * time.Millisecond
+)
 
 // StartProgress starts the progress engine, and the periodic stats file,
 // until stop is closed. Its timer exists when it returns.
 func (sh *Shim) StartProgress(stop <-chan struct{}) {
-	t := time.NewTicker(progressEvery)
+	t := time.NewTimer(progressEvery)
 	go sh.progress(t, stop)
 }
 
-func (sh *Shim) progress(t *time.Ticker, stop <-chan struct{}) {
+// progressPeriod is the engine's next period after one of every: the
+// shortest while a stack is timed, else twice as long, up to progressIdle.
+func progressPeriod(every time.Duration, timed bool) time.Duration {
+	if timed {
+		return progressEvery
+	}
+	return min(2*every, progressIdle)
+}
+
+func (sh *Shim) progress(t *time.Timer, stop <-chan struct{}) {
 	defer t.Stop()
 	lastStats := time.Now()
+	every := progressEvery
+	var stacks []*ifStack
 	for {
 		select {
 		case <-stop:
 			return
 		case now := <-t.C:
 			sh.mu.Lock()
-			stacks := slices.Collect(maps.Values(sh.stacks))
+			stacks = stacks[:0]
+			for _, is := range sh.stacks {
+				stacks = append(stacks, is)
+			}
 			sh.mu.Unlock()
+			timed := false
 			for _, is := range stacks {
 				if !is.polled.Swap(false) {
 					is.st.Poll()
 				}
+				timed = timed || is.st.Timed()
 			}
+			every = progressPeriod(every, timed)
 			if sh.cfg.StatsFile != "" && len(stacks) > 0 && now.Sub(lastStats) >= time.Second {
 				lastStats = now
 				sh.WriteStats()
 			}
+			clear(stacks)
+			t.Reset(every)
 		}
 	}
 }

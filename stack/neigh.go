@@ -42,6 +42,7 @@ func (s *Stack) queuePending(hop [4]byte, d vi.Desc, u *UDPSocket, now time.Dura
 	if p == nil {
 		p = &pendingHop{since: now, frames: make([]vi.Desc, 0, s.cfg.Pending), socks: make([]*UDPSocket, 0, s.cfg.Pending)}
 		s.pending[hop] = p
+		s.timed.Store(true)
 	}
 	if len(p.frames) == s.cfg.Pending {
 		// As Linux: the oldest waiting datagram makes room.

@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -127,6 +128,10 @@ type Stack struct {
 	closed  bool
 
 	tcpst *tcpState // TCP (tcp.go), made at the first TCP socket
+	// timed says the stack has work that only time moves: TCP, a
+	// resolution or a timer. It is read without the lock by the shim's
+	// progress engine, which ticks slower while no stack is timed.
+	timed atomic.Bool
 	// tcpICMPErr is why the stack cannot hear ICMP for its TCP
 	// connections (pmtu.go), or nil.
 	tcpICMPErr error
@@ -240,8 +245,15 @@ func (s *Stack) timers(now time.Duration) time.Duration {
 	if len(s.pending) > 0 {
 		next = earliest(next, s.expirePending(now))
 	}
+	s.timed.Store(next != 0 || s.tcpst != nil || len(s.pending) > 0)
 	return next
 }
+
+// Timed reports whether the stack has work that only time moves (TCP,
+// a resolution in progress, a timer), as its last look at the timers,
+// the first TCP socket or the first datagram waiting for a resolution
+// left it. It takes no lock.
+func (s *Stack) Timed() bool { return s.timed.Load() }
 
 // idleTimers is how many empty polls a socket call makes before it runs
 // the timers: enough to keep the clock out of a spinning receive loop,

@@ -77,6 +77,7 @@ func (s *Stack) tcp() (*tcpState, error) {
 	st := &tcpState{conns: map[tcp.Tuple]*TCPSocket{}, listeners: map[uint16]*TCPListener{}, ports: map[uint16]int{}, isn: isn, cookies: cookies}
 	st.emit = func(seg *tcp.Segment) { s.sendTCP(st.emitTo, seg) }
 	s.tcpst = st
+	s.timed.Store(true)
 	return st, nil
 }
 
