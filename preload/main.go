@@ -23,6 +23,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"unsafe"
 
 	"go.uber.org/zap"
@@ -45,7 +46,7 @@ var (
 var shimCodes = [...]struct {
 	err error
 	c   C.longlong
-}{{shim.ErrWait, C.ACCEL_WAIT}, {shim.ErrPass, C.ACCEL_PASS}, {shim.ErrForget, C.ACCEL_FORGET}}
+}{{shim.ErrWait, C.ACCEL_WAIT}, {shim.ErrPass, C.ACCEL_PASS}, {shim.ErrForget, C.ACCEL_FORGET}, {shim.ErrFill, C.ACCEL_FILL}}
 
 // code turns a shim result into the C convention.
 func code(n int, err error) C.longlong {
@@ -102,7 +103,7 @@ func guard(r *C.longlong) {
 }
 
 //export accel_go_init
-func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer) (r C.longlong) {
+func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer, fillTid *C.int) (r C.longlong) {
 	defer guard(&r)
 	// A fault in the shim is turned into an errno by guard, not a crash.
 	debug.SetPanicOnFault(true)
@@ -120,6 +121,10 @@ func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer) (r C.longlong) {
 	}
 	sh = shim.New(cfg, log, decide.Kernel{})
 	sh.Forgot = func(fd int) { C.call_forget(forget, C.int(fd)) }
+	// The C part writes the filling thread's id while it keeps the low
+	// fds filled (DECIDE_CALL), 0 otherwise.
+	filler := (*atomic.Int32)(unsafe.Pointer(fillTid))
+	sh.MayMakeFDs = func() bool { return filler.Load() == int32(unix.Gettid()) }
 	*spinNs = C.int64_t(sh.Spin.Nanoseconds())
 	sh.StartProgress(stop)
 	// The runtime's poller (an epoll fd and an eventfd) starts at the

@@ -42,6 +42,11 @@ var ErrPass = errors.New("shim: pass to the kernel")
 // ErrWait says: nothing yet; a blocking call waits and calls again.
 var ErrWait = errors.New("shim: wait")
 
+// ErrFill says a decision would make a new stack, whose fds must not take
+// the application's low numbers: the caller fills them (MayMakeFDs then
+// reports true) and makes the same call again. Nothing was done.
+var ErrFill = errors.New("shim: fill the low fds first")
+
 // Shim is the process's accelerated sockets and their stacks.
 type Shim struct {
 	cfg  *config.Config
@@ -65,6 +70,11 @@ type Shim struct {
 	// Forgot tells the C layer that an fd is the kernel's again (a
 	// socket handed back whose queue is empty).
 	Forgot func(fd int)
+	// MayMakeFDs reports whether the calling thread may make the fds of
+	// a new stack now: the C layer keeps the program's low fd numbers
+	// filled only for a decision that asked (ErrFill), since filling
+	// them costs some two thousand system calls. nil: always.
+	MayMakeFDs func() bool
 }
 
 // stackKey names a stack: an interface, and with ACCEL_STACK_PER_THREAD
@@ -164,6 +174,9 @@ func (sh *Shim) stackFor(ifname string) (*ifStack, error) {
 	defer sh.mu.Unlock()
 	if is := sh.stacks[key]; is != nil {
 		return is, nil
+	}
+	if sh.MayMakeFDs != nil && !sh.MayMakeFDs() {
+		return nil, ErrFill
 	}
 	// The interface's port is shared by its stacks: one UMEM, one queue.
 	var port *xsk.Port
@@ -366,7 +379,16 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 	}
 	is := sh.reuseStack(fd, role, d.Interface, local)
 	if is == nil {
-		if is, err = sh.stackFor(d.Interface); err != nil {
+		if is, err = sh.stackFor(d.Interface); err == ErrFill {
+			// Nothing done: the call comes again, and the options set
+			// before the decision wait for it.
+			sh.mu.Lock()
+			if pre != nil && sh.pre[fd] == nil {
+				sh.pre[fd] = pre
+			}
+			sh.mu.Unlock()
+			return nil, err
+		} else if err != nil {
 			return nil, sh.noVI(fd, err)
 		}
 	}

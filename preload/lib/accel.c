@@ -169,7 +169,7 @@ static THREAD struct timespec *volatile sleep_ts;
 /* ---- the Go part ---- */
 
 static struct {
-	long long (*init)(int64_t *spin_ns, void (*forget)(int));
+	long long (*init)(int64_t *spin_ns, void (*forget)(int), volatile int *fill_tid);
 	long long (*bind)(int, const void *, uint32_t);
 	long long (*connect)(int, const void *, uint32_t);
 	long long (*sendmsg)(int, const void *, int, int64_t *, const int32_t *, int);
@@ -232,6 +232,9 @@ struct fill {
 	unsigned char before[GO_BAND];
 	int fds[FILL_MAX];
 };
+/* The thread that keeps the low fds filled, for the Go part (see
+ * DECIDE_CALL); 0: none. */
+static volatile int fill_tid;
 
 /* The Go part's own fds, by number and identity: a child forked after Go
  * was loaded closes them (see atfork_child), so that it does not keep the
@@ -390,7 +393,7 @@ static void load_go(void)
 	static struct fill f;
 	fill_low(&f);
 	in_go++;
-	long long r = go.init(&spin_ns, forget);
+	long long r = go.init(&spin_ns, forget, &fill_tid);
 	in_go--;
 	unfill(&f);
 	if (r < 0) {
@@ -932,21 +935,28 @@ static int surely_kernel(const struct sockaddr *sa, socklen_t len, int remote)
 	return !on_accel_iface(a);
 }
 
-/* decide_call makes a Go call that may decide a candidate (and so make a
- * stack and its fds) with the low fds filled. */
+/* DECIDE_CALL makes a Go call that may decide a candidate. A decision
+ * that makes a new stack (the first socket on an interface, or on a
+ * thread with ACCEL_STACK_PER_THREAD) makes the Go part's fds: Go answers
+ * ACCEL_FILL, having done nothing, and the call comes again with the low
+ * fds filled and this thread named as the filler (fill_tid, which Go
+ * reads). Every other decision costs no filling: filling is some two
+ * thousand system calls, which made each socket's bind take 4 ms. */
 static pthread_mutex_t fill_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct fill fill_store;
 #define DECIDE_CALL(fd, expr)                                                \
 	({                                                                       \
-		long long r2_;                                                       \
-		if (kind(fd) == FD_CAND) {                                           \
+		long long r2_ = GO_CALL(expr);                                       \
+		if (r2_ == ACCEL_FILL) {                                             \
 			pthread_mutex_lock(&fill_mu);                                    \
 			fill_low(&fill_store);                                           \
+			__atomic_store_n(&fill_tid, (int)syscall(SYS_gettid), __ATOMIC_SEQ_CST); \
 			r2_ = GO_CALL(expr);                                             \
+			__atomic_store_n(&fill_tid, 0, __ATOMIC_SEQ_CST);                \
 			unfill(&fill_store);                                             \
 			pthread_mutex_unlock(&fill_mu);                                  \
-		} else {                                                             \
-			r2_ = GO_CALL(expr);                                             \
+			if (r2_ == ACCEL_FILL) /* not after a fill: a bug, not a hang */ \
+				r2_ = -ENOMEM;                                               \
 		}                                                                    \
 		r2_;                                                                 \
 	})
@@ -1403,7 +1413,7 @@ EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t le
 	} else if (k == FD_CAND && level == IPPROTO_IP &&
 		   (name == IP_ADD_MEMBERSHIP || name == IP_DROP_MEMBERSHIP || name == IP_MULTICAST_IF) &&
 		   enter() && ready_slow()) {
-		DECIDE_CALL(fd, (go.setsockopt(fd, level, name, val, len), 0LL));
+		GO_DO(go.setsockopt(fd, level, name, val, len)); /* only recorded: no stack */
 	}
 	return 0;
 }

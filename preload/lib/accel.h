@@ -17,6 +17,9 @@
 #define ACCEL_FORGET (-100001LL)
 /* Nothing yet: a blocking call waits and calls again. */
 #define ACCEL_WAIT (-100002LL)
+/* The call would make the Go part's own fds (a new stack): fill the low
+ * fds, mark this thread as the filler, and call again. */
+#define ACCEL_FILL (-100003LL)
 
 /* How many fds a wait sleeps on for the stacks (up to two per stack). */
 #define ACCEL_MAX_WAIT 64

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"syscall"
 	"unsafe"
@@ -20,26 +19,71 @@ type Kernel struct{}
 
 var errNoInterface = errors.New("no interface has it")
 
-// LocalInterface finds the interface that has addr.
+// LocalInterface finds the interface that has addr, from one dump of the
+// kernel's IPv4 addresses (RTM_GETADDR): every decision of a bound socket
+// asks, and listing the interfaces and then each one's addresses took a
+// netlink dump per interface.
 func (Kernel) LocalInterface(addr netip.Addr) (string, error) {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return "", fmt.Errorf("list interfaces: %w", err)
+	if !addr.Is4() {
+		return "", errNoInterface
 	}
-	for _, ifc := range ifs {
-		addrs, err := ifc.Addrs()
-		if err != nil {
+	rib, err := syscall.NetlinkRIB(unix.RTM_GETADDR, unix.AF_INET)
+	if err != nil {
+		return "", fmt.Errorf("list addresses: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(rib)
+	if err != nil {
+		return "", fmt.Errorf("parse addresses: %w", err)
+	}
+	want := addr.As4()
+	for _, m := range msgs {
+		if m.Header.Type != unix.RTM_NEWADDR || len(m.Data) < unix.SizeofIfAddrmsg {
 			continue
 		}
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok {
-				if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == addr {
-					return ifc.Name, nil
-				}
-			}
+		ifa := (*unix.IfAddrmsg)(unsafe.Pointer(&m.Data[0]))
+		if ifa.Family != unix.AF_INET {
+			continue
 		}
+		var local, address []byte
+		vi.WalkAttrs(m.Data[unix.SizeofIfAddrmsg:], func(typ uint16, v []byte) bool {
+			switch typ {
+			case unix.IFA_LOCAL:
+				local = v
+			case unix.IFA_ADDRESS:
+				address = v
+			}
+			return true
+		})
+		// IFA_LOCAL is the interface's own address; IFA_ADDRESS is the
+		// peer's on a point-to-point link, and the same otherwise.
+		if local == nil {
+			local = address
+		}
+		if len(local) != 4 || [4]byte(local) != want {
+			continue
+		}
+		return indexName(int(ifa.Index))
 	}
 	return "", errNoInterface
+}
+
+// indexName is the name of interface index, asked of the kernel with one
+// ioctl (SIOCGIFNAME) rather than a dump of every interface.
+func indexName(index int) (string, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "", fmt.Errorf("interface %d: socket: %w", index, err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("")
+	if err != nil {
+		return "", err
+	}
+	ifr.SetUint32(uint32(index))
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFNAME, ifr); err != nil {
+		return "", fmt.Errorf("interface %d: name: %w", index, err)
+	}
+	return ifr.Name(), nil
 }
 
 // RouteInterface asks the kernel for its route to dst (RTM_GETROUTE, as
@@ -81,9 +125,9 @@ func (Kernel) RouteInterface(dst netip.Addr) (string, error) {
 		return "", fmt.Errorf("route to %v: unexpected answer %d", dst, m.Header.Type)
 	}
 	oif := vi.AttrU32(m.Data[unix.SizeofRtMsg:], unix.RTA_OIF)
-	ifc, err := net.InterfaceByIndex(int(oif))
+	name, err := indexName(int(oif))
 	if err != nil {
-		return "", fmt.Errorf("route to %v: interface %d: %w", dst, oif, err)
+		return "", fmt.Errorf("route to %v: %w", dst, err)
 	}
-	return ifc.Name, nil
+	return name, nil
 }

@@ -39,7 +39,7 @@ func Missing() string {
 
 // Dir builds everything once and returns the directory that holds it:
 // libaccel.so, libaccel-go.so, accel, conform, udppp, sigs, shutwake,
-// sigrace.
+// sigrace, binds.
 func Dir() (string, error) {
 	once.Do(func() {
 		if dir, err = os.MkdirTemp("", "accel-artifacts-"); err != nil {
@@ -54,6 +54,7 @@ func Dir() (string, error) {
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "sigs"), "tests/progs/sigs.c", "-lpthread"},
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "shutwake"), "tests/progs/shutwake.c", "-lpthread"},
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "sigrace"), "tests/progs/sigrace.c", "-lpthread"},
+			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "binds"), "tests/progs/binds.c"},
 		}
 		for _, s := range steps {
 			cmd := exec.Command(s[0], s[1:]...)
