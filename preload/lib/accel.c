@@ -982,7 +982,17 @@ EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	if (k == FD_KERNEL || !enter() || !ready_slow())
 		return real_bind(fd, sa, len);
-	long long r = decided(fd, DECIDE_CALL(fd, go.bind(fd, sa, len)));
+	long long r = DECIDE_CALL(fd, go.bind(fd, sa, len));
+	if (r == ACCEL_FORGET) {
+		/* Left to the kernel, for good once the bind succeeds: Linux
+		 * leaves a socket whose bind failed as it was, and the next
+		 * bind decides it again. */
+		int kr = real_bind(fd, sa, len);
+		if (kr == 0)
+			forget(fd);
+		return kr;
+	}
+	r = decided(fd, r);
 	if (r == ACCEL_PASS)
 		return real_bind(fd, sa, len);
 	return ret_errno(r);
@@ -1000,7 +1010,15 @@ EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	if (k == FD_KERNEL || !enter() || !ready_slow())
 		return real_connect(fd, sa, len);
-	long long r = decided(fd, DECIDE_CALL(fd, go.connect(fd, sa, len)));
+	long long r = DECIDE_CALL(fd, go.connect(fd, sa, len));
+	if (r == ACCEL_FORGET) {
+		/* As for bind: the kernel's once the connect succeeds. */
+		int kr = real_connect(fd, sa, len);
+		if (kr == 0)
+			forget(fd);
+		return kr;
+	}
+	r = decided(fd, r);
 	if (r == ACCEL_PASS)
 		return real_connect(fd, sa, len);
 	return ret_errno(r);

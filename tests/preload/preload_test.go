@@ -386,3 +386,34 @@ func TestManySockets(t *testing.T) {
 		t.Fatalf("%d of %d sockets accelerated; fallbacks %v", acc, n+1, st.Fallbacks)
 	}
 }
+
+// TestRebindAfterFailedBind binds a socket to a port the rules leave to
+// the kernel, which fails (the port is taken), then to another port: as
+// on Linux the failed bind leaves the socket free, and the second bind
+// decides it again, for the stack. (It stayed the kernel's for good.)
+func TestRebindAfterFailedBind(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	e := accelEnv(t, p.A, "ACCEL_RULES=kernel udp-recv *:7999")
+	code := `
+import errno, socket
+hold = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+hold.bind(("0.0.0.0", 7999))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.bind(("0.0.0.0", 7999))
+    print("bound twice")
+except OSError as e:
+    print("first bind", errno.errorcode[e.errno])
+s.bind(("0.0.0.0", 7400))
+print("second bind", s.getsockname()[1])
+`
+	out := run(t, p.A, e, time.Minute, "python3", "-c", code)
+	if strings.TrimSpace(out) != "first bind EADDRINUSE\nsecond bind 7400" {
+		t.Fatalf("got %q", out)
+	}
+	st := readStats(t, e.stats)
+	if len(st.Sockets) != 1 || st.Sockets[0].Local != "0.0.0.0:7400" {
+		t.Fatalf("accelerated sockets %+v, want the one bound to 7400", st.Sockets)
+	}
+}
