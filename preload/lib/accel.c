@@ -970,58 +970,49 @@ static inline int ret_errno(long long r)
 	return (int)r;
 }
 
+/* kernel_for_good makes a call the kernel's and forgets fd once it
+ * succeeded: Linux leaves a socket whose bind or connect failed as it was,
+ * and the next call decides it again. */
+static int kernel_for_good(int fd, const struct sockaddr *sa, socklen_t len,
+	int (*real)(int, const struct sockaddr *, socklen_t))
+{
+	int r = real(fd, sa, len);
+	if (r == 0)
+		forget(fd);
+	return r;
+}
+
+/* bind_or_connect is bind and connect: a candidate is decided by the
+ * address (remote: connect's), in C when it is surely the kernel's, else
+ * by the shim. */
+static int bind_or_connect(int fd, const struct sockaddr *sa, socklen_t len, int remote,
+	int (*real)(int, const struct sockaddr *, socklen_t))
+{
+	int k = kind(fd);
+	if (k == FD_CAND && surely_kernel(sa, len, remote))
+		return kernel_for_good(fd, sa, len, real);
+	if (k == FD_KERNEL || !enter() || !ready_slow())
+		return real(fd, sa, len);
+	/* The Go part is loaded from here on: its entries are set. */
+	long long r = DECIDE_CALL(fd, (remote ? go.connect : go.bind)(fd, sa, len));
+	if (r == ACCEL_FORGET)
+		return kernel_for_good(fd, sa, len, real);
+	r = decided(fd, r);
+	if (r == ACCEL_PASS)
+		return real(fd, sa, len);
+	return ret_errno(r);
+}
+
 EXPORT int bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	RESOLVE(bind);
-	int k = kind(fd);
-	if (k == FD_CAND && surely_kernel(sa, len, 0)) {
-		int r = real_bind(fd, sa, len);
-		if (r == 0)
-			forget(fd); /* decided: the kernel's */
-		return r;
-	}
-	if (k == FD_KERNEL || !enter() || !ready_slow())
-		return real_bind(fd, sa, len);
-	long long r = DECIDE_CALL(fd, go.bind(fd, sa, len));
-	if (r == ACCEL_FORGET) {
-		/* Left to the kernel, for good once the bind succeeds: Linux
-		 * leaves a socket whose bind failed as it was, and the next
-		 * bind decides it again. */
-		int kr = real_bind(fd, sa, len);
-		if (kr == 0)
-			forget(fd);
-		return kr;
-	}
-	r = decided(fd, r);
-	if (r == ACCEL_PASS)
-		return real_bind(fd, sa, len);
-	return ret_errno(r);
+	return bind_or_connect(fd, sa, len, 0, real_bind);
 }
 
 EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	RESOLVE(connect);
-	int k = kind(fd);
-	if (k == FD_CAND && surely_kernel(sa, len, 1)) {
-		int r = real_connect(fd, sa, len);
-		if (r == 0)
-			forget(fd);
-		return r;
-	}
-	if (k == FD_KERNEL || !enter() || !ready_slow())
-		return real_connect(fd, sa, len);
-	long long r = DECIDE_CALL(fd, go.connect(fd, sa, len));
-	if (r == ACCEL_FORGET) {
-		/* As for bind: the kernel's once the connect succeeds. */
-		int kr = real_connect(fd, sa, len);
-		if (kr == 0)
-			forget(fd);
-		return kr;
-	}
-	r = decided(fd, r);
-	if (r == ACCEL_PASS)
-		return real_connect(fd, sa, len);
-	return ret_errno(r);
+	return bind_or_connect(fd, sa, len, 1, real_connect);
 }
 
 /* A wait: spin until spin_end, then sleep until deadline (0: none). now
