@@ -140,6 +140,23 @@ func TestDataPathAllocs(t *testing.T) {
 	}); a != 0 {
 		t.Errorf("readiness and a wait allocate %.1f times", a)
 	}
+	// An epoll set's scan (epoll_wait's part for accelerated members).
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	if !sh.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLOUT, 7, false) {
+		t.Fatal("the socket did not go into the shadow")
+	}
+	defer sh.Close(ep)
+	evs := make([]byte, 12*8)
+	if n := sh.EpollScan(ep, evs); n != 1 {
+		t.Fatalf("scan of a writable socket: %d events, want 1", n)
+	}
+	if a := testing.AllocsPerRun(200, func() { sh.EpollScan(ep, evs) }); a != 0 {
+		t.Errorf("an epoll scan allocates %.1f times", a)
+	}
 	// With no room for a stack's fds the wait says it is partial (the C
 	// side then naps instead of sleeping through that stack).
 	if n, partial := sh.Arm(socks, wfds[:1]); n != 0 || !partial {

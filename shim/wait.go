@@ -119,6 +119,51 @@ const (
 type epollSet struct {
 	mu      sync.Mutex
 	entries []*epEntry
+
+	// A scan's readiness of the entries that are sockets, by entry, and
+	// its scratch (readiness); kept to make no garbage per scan.
+	in, errs []bool
+	stacks   []*stack.Stack
+	us       []*stack.UDPSocket
+	idx      []int
+	rd, er   []bool
+}
+
+// readiness fills e.in and e.errs, by entry, for the entries that are
+// sockets: each stack is polled once, under one lock, for all its sockets
+// in the set, so that a scan of many sockets costs about one look at each
+// (e.mu held).
+func (e *epollSet) readiness() {
+	n := len(e.entries)
+	e.in = slices.Grow(e.in[:0], n)[:n]
+	e.errs = slices.Grow(e.errs[:0], n)[:n]
+	e.stacks = e.stacks[:0]
+	for i, en := range e.entries {
+		if en.s == nil || en.disabled {
+			continue
+		}
+		st := en.s.u.Stack()
+		if slices.Contains(e.stacks, st) {
+			continue
+		}
+		e.stacks = append(e.stacks, st)
+		en.s.touch()
+		e.us, e.idx = e.us[:0], e.idx[:0]
+		for j := i; j < n; j++ {
+			if x := e.entries[j]; x.s != nil && !x.disabled && x.s.u.Stack() == st {
+				e.us = append(e.us, x.s.u)
+				e.idx = append(e.idx, j)
+			}
+		}
+		e.rd = slices.Grow(e.rd[:0], len(e.us))[:len(e.us)]
+		e.er = slices.Grow(e.er[:0], len(e.us))[:len(e.us)]
+		st.Readiness(e.us, e.rd, e.er)
+		for k, j := range e.idx {
+			e.in[j], e.errs[j] = e.rd[k], e.er[k]
+		}
+	}
+	clear(e.us) // no socket kept alive by the scratch
+	clear(e.stacks)
 }
 
 type epEntry struct {
@@ -297,8 +342,9 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.readiness()
 	n := 0
-	for _, en := range e.entries {
+	for i, en := range e.entries {
 		if (n+1)*12 > len(events) {
 			break
 		}
@@ -335,7 +381,9 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 			n++
 			continue
 		}
-		in, out, errp, hup := sh.ready(en.s, en.events&epollET != 0)
+		// As sh.ready, from the scan's one look at the socket's stack.
+		in, out, errp := e.in[i] || en.s.shutRD.Load(), true, e.errs[i]
+		hup := en.s.shutRD.Load() && en.s.shutWR.Load()
 		var r uint32
 		if en.events&epollET != 0 {
 			if g := en.s.u.Generation(); g != en.gen {

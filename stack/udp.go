@@ -505,6 +505,22 @@ func (u *UDPSocket) readable(always bool) bool {
 	return u.q.Len() > 0
 }
 
+// Readiness reports for each socket of us, all on this stack, whether a
+// datagram waits (readable) and whether an error is pending (errs), after
+// one poll of the stack under one lock: an epoll set's scan pays for its
+// sockets' stack once, not once per socket. readable and errs are as
+// long as us.
+func (s *Stack) Readiness(us []*UDPSocket, readable, errs []bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ring()
+	s.pollFast()
+	for i, u := range us {
+		readable[i] = u.q.Len() > 0
+		errs[i] = u.err != 0
+	}
+}
+
 // Queued is how many datagrams wait, without polling.
 func (u *UDPSocket) Queued() int { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.q.Len() }
 
