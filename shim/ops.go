@@ -329,9 +329,14 @@ func (sh *Shim) ready(s *Socket, edge bool) (in, out, errp, hup bool) {
 	} else {
 		in = s.u.Readable()
 	}
-	in = in || s.shutRD.Load()
-	out = true // a UDP socket is always writable: sends never queue
-	return in, out, s.u.HasError(), s.shutRD.Load() && s.shutWR.Load()
+	return s.readiness(in, s.u.HasError())
+}
+
+// readiness is a socket's poll answer given what its stack says: whether
+// a datagram waits and whether an error is pending.
+func (s *Socket) readiness(readable, err bool) (in, out, errp, hup bool) {
+	// A UDP socket is always writable: sends never queue.
+	return readable || s.shutRD.Load(), true, err, s.shutRD.Load() && s.shutWR.Load()
 }
 
 // Close drops an fd; the socket closes with its last fd. The caller then
@@ -463,7 +468,7 @@ func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 	if level == unix.SOL_SOCKET && (name == unix.SO_BINDTODEVICE || name == unix.SO_BINDTOIFINDEX) && (s.onDevice(name, val) || intOf(val) == 0) {
 		// Bound to the device the stack is on (the stack is that
 		// already), or unbound.
-		s.outInterface(fd)
+		s.boundToDevice(fd)
 		return
 	}
 	if what := KernelOnly(level, name); what != "" && intOf(val) != 0 {
@@ -474,9 +479,7 @@ func (sh *Shim) SetOption(fd, level, name int, val []byte) {
 	case level == unix.IPPROTO_IP && name == unix.IP_MULTICAST_IF:
 		if !s.multicastIf(val) {
 			sh.Handover(s, "IP_MULTICAST_IF names another interface")
-			return
 		}
-		s.outInterface(fd)
 	case level == unix.IPPROTO_IP && name == unix.IP_ADD_MEMBERSHIP && len(val) >= 4:
 		s.u.JoinGroup(netip.AddrFrom4([4]byte(val[:4])))
 	case level == unix.IPPROTO_IP && name == unix.IP_DROP_MEMBERSHIP && len(val) >= 4:
@@ -530,7 +533,7 @@ func (sh *Shim) setPre(fd, level, name int, val []byte) {
 // multicastIf takes an IP_MULTICAST_IF value (an in_addr, or an ip_mreqn
 // as Linux also reads): false when it names another interface than the
 // stack's, whose kernel socket must send the groups' datagrams;
-// otherwise it notes whether it names the stack's.
+// otherwise it tells the stack whether it names the stack's.
 func (s *Socket) multicastIf(val []byte) bool {
 	var addr [4]byte
 	ifindex := 0
@@ -545,16 +548,15 @@ func (s *Socket) multicastIf(val []byte) bool {
 	if (ifindex != 0 && ifindex != s.u.Stack().Ifindex()) || (!a.IsUnspecified() && a != s.u.StackAddr()) {
 		return false
 	}
-	s.mcastIf.Store(ifindex != 0 || !a.IsUnspecified())
+	s.u.SetMulticastIf(ifindex != 0 || !a.IsUnspecified())
 	return true
 }
 
-// outInterface tells the stack whether the socket names its interface
-// for what leaves by no route (UDPSocket.SetOutInterface): by
-// IP_MULTICAST_IF, or by a device binding the kernel's socket has.
-func (s *Socket) outInterface(fd int) {
+// boundToDevice tells the stack whether the kernel's socket is bound to
+// the stack's interface (UDPSocket.SetBoundToDevice).
+func (s *Socket) boundToDevice(fd int) {
 	dev, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE)
-	s.u.SetOutInterface(s.mcastIf.Load(), err == nil && dev == s.is.key.ifname)
+	s.u.SetBoundToDevice(err == nil && dev == s.is.key.ifname)
 }
 
 // onDevice reports whether a SO_BINDTODEVICE (an interface name) or

@@ -136,8 +136,6 @@ type Socket struct {
 	// The ancillary data recvmsg gives (IP_PKTINFO, SO_TIMESTAMP,
 	// SO_TIMESTAMPNS), as the kernel's socket has them on.
 	pktinfo, stamp, stampNS atomic.Bool
-	// mcastIf: IP_MULTICAST_IF names the stack's interface.
-	mcastIf atomic.Bool
 
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 }
@@ -410,7 +408,7 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 			}
 		}
 	}
-	s.outInterface(fd)
+	s.boundToDevice(fd)
 	sh.fds.set(fd, s)
 	sh.log.Debug("socket accelerated", zap.Int("fd", fd), zap.String("reason", d.Reason))
 	return s, nil

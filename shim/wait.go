@@ -121,7 +121,7 @@ type epollSet struct {
 	entries []*epEntry
 
 	// A scan's readiness of the entries that are sockets, by entry, and
-	// its scratch (readiness); kept to make no garbage per scan.
+	// its scratch (pollMembers); kept to make no garbage per scan.
 	in, errs []bool
 	stacks   []*stack.Stack
 	us       []*stack.UDPSocket
@@ -129,11 +129,11 @@ type epollSet struct {
 	rd, er   []bool
 }
 
-// readiness fills e.in and e.errs, by entry, for the entries that are
+// pollMembers fills e.in and e.errs, by entry, for the entries that are
 // sockets: each stack is polled once, under one lock, for all its sockets
 // in the set, so that a scan of many sockets costs about one look at each
 // (e.mu held).
-func (e *epollSet) readiness() {
+func (e *epollSet) pollMembers() {
 	n := len(e.entries)
 	e.in = slices.Grow(e.in[:0], n)[:n]
 	e.errs = slices.Grow(e.errs[:0], n)[:n]
@@ -342,7 +342,7 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.readiness()
+	e.pollMembers()
 	n := 0
 	for i, en := range e.entries {
 		if (n+1)*12 > len(events) {
@@ -382,8 +382,7 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 			continue
 		}
 		// As sh.ready, from the scan's one look at the socket's stack.
-		in, out, errp := e.in[i] || en.s.shutRD.Load(), true, e.errs[i]
-		hup := en.s.shutRD.Load() && en.s.shutWR.Load()
+		in, out, errp, hup := en.s.readiness(e.in[i], e.errs[i])
 		var r uint32
 		if en.events&epollET != 0 {
 			if g := en.s.u.Generation(); g != en.gen {

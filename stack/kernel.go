@@ -183,7 +183,7 @@ func (k *kernel) close() error {
 func (k *kernel) loadRoutes() error {
 	var routes []route
 	err := vi.InNetns(k.netns, func() error {
-		msgs, err := dump(unix.RTM_GETROUTE)
+		msgs, err := vi.Dump(unix.RTM_GETROUTE, unix.AF_INET)
 		if err != nil {
 			return fmt.Errorf("kernel mode: read routes: %w", err)
 		}
@@ -206,7 +206,7 @@ func (k *kernel) loadRoutes() error {
 
 func (k *kernel) loadNeighbours() error {
 	return vi.InNetns(k.netns, func() error {
-		msgs, err := dump(unix.RTM_GETNEIGH)
+		msgs, err := vi.Dump(unix.RTM_GETNEIGH, unix.AF_INET)
 		if err != nil {
 			return fmt.Errorf("kernel mode: read neighbours: %w", err)
 		}
@@ -215,14 +215,6 @@ func (k *kernel) loadNeighbours() error {
 		}
 		return nil
 	})
-}
-
-func dump(typ int) ([]syscall.NetlinkMessage, error) {
-	rib, err := syscall.NetlinkRIB(typ, unix.AF_INET)
-	if err != nil {
-		return nil, err
-	}
-	return syscall.ParseNetlinkMessage(rib)
 }
 
 // parseRoute reads an RTM_NEWROUTE of the main table: a unicast route,

@@ -339,10 +339,10 @@ func (s *Stack) DisarmWait() {
 	s.drain()
 	// The clock is a cache miss after a sleep and a datagram's wake-up
 	// needs no timer: timers run here only when the watcher saw the
-	// kernel's side ready (that is what woke us) or TCP or a resolution
-	// is waiting on time. The kernel side's periodic look still comes
-	// from pollFast's idle count and the progress engine.
-	if k.ready.Load() || s.tcpst != nil || len(s.pending) > 0 {
+	// kernel's side ready (that is what woke us) or the stack has work
+	// that time moves (timed). The kernel side's periodic look still
+	// comes from pollFast's idle count and the progress engine.
+	if k.ready.Load() || s.timed.Load() {
 		s.timers(s.cfg.Now())
 	}
 }

@@ -42,7 +42,7 @@ type UDPSocket struct {
 	ttl, tos, mcastTTL              uint8
 	mcastNoLoop                     bool
 	// mcastIf and boundDev: IP_MULTICAST_IF, or SO_BINDTODEVICE, names
-	// the stack's interface (SetOutInterface).
+	// the stack's interface (SetMulticastIf, SetBoundToDevice).
 	mcastIf, boundDev bool
 }
 
@@ -88,15 +88,12 @@ func (u *UDPSocket) LocalAddr() netip.AddrPort { return u.local }
 // RemoteAddr is the connected peer (zero when not connected).
 func (u *UDPSocket) RemoteAddr() netip.AddrPort { return u.remote }
 
-// SetOutInterface says whether IP_MULTICAST_IF (mcastIf) or a device
-// binding (SO_BINDTODEVICE, SO_BINDTOIFINDEX) names the stack's interface:
-// then a group's or the limited broadcast's datagram leaves through it
-// whatever the routes say, as in Linux.
-func (u *UDPSocket) SetOutInterface(mcastIf, boundDev bool) {
-	u.s.mu.Lock()
-	u.mcastIf, u.boundDev = mcastIf, boundDev
-	u.s.mu.Unlock()
-}
+// SetMulticastIf and SetBoundToDevice say whether IP_MULTICAST_IF, or a
+// device binding (SO_BINDTODEVICE, SO_BINDTOIFINDEX), names the stack's
+// interface: then a group's (either) or the limited broadcast's (the
+// binding) datagram leaves through it whatever the routes say, as in Linux.
+func (u *UDPSocket) SetMulticastIf(on bool)   { u.s.mu.Lock(); u.mcastIf = on; u.s.mu.Unlock() }
+func (u *UDPSocket) SetBoundToDevice(on bool) { u.s.mu.Lock(); u.boundDev = on; u.s.mu.Unlock() }
 
 // SetReuseAddr and SetReusePort allow several sockets on one port, as
 // SO_REUSEADDR and SO_REUSEPORT do for UDP. Set them before Bind.

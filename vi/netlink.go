@@ -2,9 +2,21 @@ package vi
 
 import (
 	"encoding/binary"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
+
+// Dump asks the kernel for a table of the calling thread's network
+// namespace (RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH) of an
+// address family and returns its messages.
+func Dump(typ, family int) ([]syscall.NetlinkMessage, error) {
+	rib, err := syscall.NetlinkRIB(typ, family)
+	if err != nil {
+		return nil, err
+	}
+	return syscall.ParseNetlinkMessage(rib)
+}
 
 // WalkAttrs calls fn for each rtnetlink attribute in b (struct rtattr:
 // length, type, value, padded to 4 bytes) until fn returns false. The

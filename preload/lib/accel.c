@@ -765,8 +765,11 @@ static void group_note(int oldfd, int newfd)
 		       "what the shim does through the original");
 }
 
+/* group_forget takes fd out of its group, if it is in one. */
 static void group_forget(int fd)
 {
+	if ((unsigned)fd >= FD_TABLE || !(fdtab[fd] & FD_GROUP))
+		return;
 	pthread_mutex_lock(&pending_mu);
 	int i = group_find(fd);
 	if (i >= 0)
@@ -835,28 +838,25 @@ static void settle(int fd, int accel)
 	pthread_mutex_unlock(&pending_mu);
 }
 
-/* accelerated marks fd as the shim's, and every duplicate made while it
- * was undecided with it (the shim learns them). */
-static void accelerated(int fd)
+/* settle_group settles fd and every duplicate made while it was
+ * undecided; the shim learns the duplicates of an accelerated one. */
+static void settle_group(int fd, int accel)
 {
 	int dups[MAX_PENDING];
 	int n = group_take(fd, dups, MAX_PENDING);
-	settle(fd, 1);
+	settle(fd, accel);
 	for (int i = 0; i < n; i++) {
-		GO_DO(go.dup(fd, dups[i], 0));
-		settle(dups[i], 1);
+		if (accel)
+			GO_DO(go.dup(fd, dups[i], 0));
+		settle(dups[i], accel);
 	}
 }
 
+/* accelerated marks fd, and its undecided duplicates, as the shim's. */
+static void accelerated(int fd) { settle_group(fd, 1); }
+
 /* forget gives fd, and its undecided duplicates, to the kernel. */
-static void forget(int fd)
-{
-	int dups[MAX_PENDING];
-	int n = group_take(fd, dups, MAX_PENDING);
-	settle(fd, 0);
-	for (int i = 0; i < n; i++)
-		settle(dups[i], 0);
-}
+static void forget(int fd) { settle_group(fd, 0); }
 
 /* decided applies the shim's answer to a call that may have decided a
  * candidate: 0 and above is the call's result; PASS and FORGET leave it to
@@ -1494,8 +1494,7 @@ static void note_dup(int oldfd, int newfd)
 	if ((was == FD_ACCEL || was_epoll) && ready())
 		GO_DO(go.close(newfd));
 	if ((unsigned)newfd < FD_TABLE) {
-		if (fdtab[newfd] & FD_GROUP)
-			group_forget(newfd);
+		group_forget(newfd);
 		fdtab[newfd] = 0;
 	}
 	int k = kind(oldfd);
@@ -1609,8 +1608,7 @@ static void note_close(int fd)
 		return;
 	/* First out of its group: a duplicate's close decides nothing for
 	 * the others. */
-	if (fdtab[fd] & FD_GROUP)
-		group_forget(fd);
+	group_forget(fd);
 	if ((fdtab[fd] & ~FD_APP) && ready())
 		GO_DO(go.close(fd));
 	if (kind(fd) == FD_CAND)

@@ -27,13 +27,9 @@ func (Kernel) LocalInterface(addr netip.Addr) (string, error) {
 	if !addr.Is4() {
 		return "", errNoInterface
 	}
-	rib, err := syscall.NetlinkRIB(unix.RTM_GETADDR, unix.AF_INET)
+	msgs, err := vi.Dump(unix.RTM_GETADDR, unix.AF_INET)
 	if err != nil {
 		return "", fmt.Errorf("list addresses: %w", err)
-	}
-	msgs, err := syscall.ParseNetlinkMessage(rib)
-	if err != nil {
-		return "", fmt.Errorf("parse addresses: %w", err)
 	}
 	want := addr.As4()
 	for _, m := range msgs {

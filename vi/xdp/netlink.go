@@ -4,33 +4,28 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/accelnet/accel/vi"
 )
 
-// linkXDP reads interface ifindex of the calling thread's network
-// namespace from the kernel's link attributes: the ID of its XDP program
-// (0 if none, IFLA_XDP), its kind ("veth"; "" for a physical device,
-// IFLA_LINKINFO) and its number of receive queues. BPF link and program IDs are global while interface
-// indexes are per namespace: this is how a process finds the program of
-// its own interface and not one of the same index in another namespace.
+// linkInfo is what the filter table reads of its interface.
 type linkInfo struct {
-	progID   uint32
-	kind     string
-	rxQueues int
+	progID   uint32 // its XDP program's ID (IFLA_XDP), 0 if none
+	kind     string // "veth", or "" for a physical device (IFLA_LINKINFO)
+	rxQueues int    // IFLA_NUM_RX_QUEUES
 }
 
+// linkXDP reads interface ifindex of the calling thread's network
+// namespace from the kernel's link attributes. BPF link and program IDs
+// are global while interface indexes are per namespace: this is how a
+// process finds the program of its own interface and not one of the
+// same index in another namespace.
 func linkXDP(ifindex int) (li linkInfo, err error) {
-	rib, err := syscall.NetlinkRIB(unix.RTM_GETLINK, unix.AF_UNSPEC)
+	msgs, err := vi.Dump(unix.RTM_GETLINK, unix.AF_UNSPEC)
 	if err != nil {
 		return li, fmt.Errorf("list interfaces: %w", err)
-	}
-	msgs, err := syscall.ParseNetlinkMessage(rib)
-	if err != nil {
-		return li, fmt.Errorf("parse interface list: %w", err)
 	}
 	for _, m := range msgs {
 		if m.Header.Type != unix.RTM_NEWLINK || len(m.Data) < unix.SizeofIfInfomsg {
