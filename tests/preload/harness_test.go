@@ -47,7 +47,7 @@ type env struct {
 
 // accelEnv preloads the library and accelerates h's interface; the stats
 // file goes to a fresh path.
-func accelEnv(t *testing.T, h *netns.Host, extra ...string) *env {
+func accelEnv(t testing.TB, h *netns.Host, extra ...string) *env {
 	dir := build(t)
 	stats := filepath.Join(t.TempDir(), h.NS+"-stats.json")
 	vars := []string{"LD_PRELOAD=" + filepath.Join(dir, "libaccel.so"), "ACCEL_INTERFACES=" + h.Ifname,
@@ -65,7 +65,7 @@ func accelEnv(t *testing.T, h *netns.Host, extra ...string) *env {
 }
 
 // kernelEnv runs a program without the preload.
-func kernelEnv(t *testing.T) *env { return &env{dir: build(t)} }
+func kernelEnv(t testing.TB) *env { return &env{dir: build(t)} }
 
 // proc is a program started in a namespace, bounded in time.
 type proc struct {
@@ -78,7 +78,7 @@ type proc struct {
 
 // start runs name in h's namespace with e, killed (by its process group)
 // after limit or at the end of the test.
-func start(t *testing.T, h *netns.Host, e *env, limit time.Duration, name string, args ...string) *proc {
+func start(t testing.TB, h *netns.Host, e *env, limit time.Duration, name string, args ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
@@ -98,7 +98,7 @@ func start(t *testing.T, h *netns.Host, e *env, limit time.Duration, name string
 
 // wait waits for the program to end and fails the test if it did not
 // exit 0 in time.
-func (p *proc) wait(t *testing.T) string {
+func (p *proc) wait(t testing.TB) string {
 	t.Helper()
 	<-p.done
 	p.cancel()
@@ -127,13 +127,13 @@ func (p *proc) stop() {
 }
 
 // run runs a program to its end and returns its stdout.
-func run(t *testing.T, h *netns.Host, e *env, limit time.Duration, name string, args ...string) string {
+func run(t testing.TB, h *netns.Host, e *env, limit time.Duration, name string, args ...string) string {
 	t.Helper()
 	return start(t, h, e, limit, name, args...).wait(t)
 }
 
 // readStats reads a stats file, waiting for it to appear.
-func readStats(t *testing.T, path string) shim.Stats {
+func readStats(t testing.TB, path string) shim.Stats {
 	t.Helper()
 	var st shim.Stats
 	deadline := time.Now().Add(10 * time.Second)
@@ -189,7 +189,7 @@ func viDatagrams(st shim.Stats) (in, out uint64) {
 	return in, out
 }
 
-func pair(t *testing.T) *netns.Pair {
+func pair(t testing.TB) *netns.Pair {
 	if why := netns.Missing(); why != "" {
 		t.Skip(why)
 	}
