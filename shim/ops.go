@@ -352,6 +352,7 @@ func (sh *Shim) Close(fd int) {
 			for _, p := range sh.epolls {
 				p.mu.Lock()
 				p.entries = slices.DeleteFunc(p.entries, func(x *epEntry) bool { return x.sub == e })
+				p.changed()
 				p.mu.Unlock()
 			}
 		}

@@ -120,50 +120,96 @@ type epollSet struct {
 	mu      sync.Mutex
 	entries []*epEntry
 
+	// The entries grouped by their sockets' stack, and the nested sets,
+	// remade after the entries change (grouped false): a scan polls each
+	// stack once for its group, and a wait arms the groups' stacks,
+	// without a walk that compares every member with every other.
+	groups  []memberGroup
+	subs    []*epollSet
+	grouped bool
+
+	// next is the entry a scan begins with (see EpollScan).
+	next int
+
 	// A scan's readiness of the entries that are sockets, by entry, and
-	// its scratch (pollMembers); kept to make no garbage per scan.
+	// its scratch; kept to make no garbage per scan.
 	in, errs []bool
-	stacks   []*stack.Stack
-	us       []*stack.UDPSocket
-	idx      []int
+	gens     []uint64
 	rd, er   []bool
+	gn       []uint64
 }
 
-// pollMembers fills e.in and e.errs, by entry, for the entries that are
+// memberGroup is the entries of a set whose sockets share a stack.
+type memberGroup struct {
+	st  *stack.Stack
+	s   *Socket // one of them, what Arm needs
+	us  []*stack.UDPSocket
+	idx []int // the entries', in e.entries
+}
+
+// changed marks the entries changed (e.mu held).
+func (e *epollSet) changed() { e.grouped = false }
+
+// group remakes e.groups and e.subs from the entries (e.mu held).
+func (e *epollSet) group() {
+	for i := range e.groups {
+		clear(e.groups[i].us) // no socket kept alive by a group gone
+	}
+	e.groups = e.groups[:0]
+	clear(e.subs)
+	e.subs = e.subs[:0]
+	for i, en := range e.entries {
+		if en.sub != nil {
+			if en.sub != e && !slices.Contains(e.subs, en.sub) {
+				e.subs = append(e.subs, en.sub)
+			}
+			continue
+		}
+		st := en.s.u.Stack()
+		k := slices.IndexFunc(e.groups, func(g memberGroup) bool { return g.st == st })
+		if k < 0 {
+			k = len(e.groups)
+			if k < cap(e.groups) {
+				e.groups = e.groups[:k+1]
+				g := &e.groups[k]
+				g.st, g.s, g.us, g.idx = st, en.s, g.us[:0], g.idx[:0]
+			} else {
+				e.groups = append(e.groups, memberGroup{st: st, s: en.s})
+			}
+		}
+		g := &e.groups[k]
+		g.us = append(g.us, en.s.u)
+		g.idx = append(g.idx, i)
+	}
+	// Slots not used this time keep nothing alive.
+	clear(e.groups[len(e.groups):cap(e.groups)])
+	e.grouped = true
+}
+
+// pollMembers fills e.in, e.errs and e.gens, by entry, for the entries that are
 // sockets: each stack is polled once, under one lock, for all its sockets
 // in the set, so that a scan of many sockets costs about one look at each
 // (e.mu held).
 func (e *epollSet) pollMembers() {
+	if !e.grouped {
+		e.group()
+	}
 	n := len(e.entries)
 	e.in = slices.Grow(e.in[:0], n)[:n]
 	e.errs = slices.Grow(e.errs[:0], n)[:n]
-	e.stacks = e.stacks[:0]
-	for i, en := range e.entries {
-		if en.s == nil || en.disabled {
-			continue
-		}
-		st := en.s.u.Stack()
-		if slices.Contains(e.stacks, st) {
-			continue
-		}
-		e.stacks = append(e.stacks, st)
-		en.s.touch()
-		e.us, e.idx = e.us[:0], e.idx[:0]
-		for j := i; j < n; j++ {
-			if x := e.entries[j]; x.s != nil && !x.disabled && x.s.u.Stack() == st {
-				e.us = append(e.us, x.s.u)
-				e.idx = append(e.idx, j)
-			}
-		}
-		e.rd = slices.Grow(e.rd[:0], len(e.us))[:len(e.us)]
-		e.er = slices.Grow(e.er[:0], len(e.us))[:len(e.us)]
-		st.Readiness(e.us, e.rd, e.er)
-		for k, j := range e.idx {
-			e.in[j], e.errs[j] = e.rd[k], e.er[k]
+	e.gens = slices.Grow(e.gens[:0], n)[:n]
+	for i := range e.groups {
+		g := &e.groups[i]
+		g.s.touch()
+		m := len(g.us)
+		e.rd = slices.Grow(e.rd[:0], m)[:m]
+		e.er = slices.Grow(e.er[:0], m)[:m]
+		e.gn = slices.Grow(e.gn[:0], m)[:m]
+		g.st.Readiness(g.us, e.rd, e.er, e.gn)
+		for k, j := range g.idx {
+			e.in[j], e.errs[j], e.gens[j] = e.rd[k], e.er[k], e.gn[k]
 		}
 	}
-	clear(e.us) // no socket kept alive by the scratch
-	clear(e.stacks)
 }
 
 type epEntry struct {
@@ -212,13 +258,20 @@ func (sh *Shim) EpollCtl(epfd, op, fd int, events uint32, data uint64, nested bo
 			en.gen = s.u.Generation()
 		}
 		if i >= 0 {
+			// EPOLL_CTL_MOD (re-arming a one-shot, often once per event)
+			// keeps the member, so its group.
+			if old := e.entries[i]; old.s != en.s || old.sub != en.sub {
+				e.changed()
+			}
 			e.entries[i] = en
 		} else {
 			e.entries = append(e.entries, en)
+			e.changed()
 		}
 	case unix.EPOLL_CTL_DEL:
 		if i >= 0 {
 			e.entries = slices.Delete(e.entries, i, i+1)
+			e.changed()
 		}
 	}
 	return len(e.entries) > 0
@@ -234,7 +287,10 @@ func (sh *Shim) shadow(epfd int) *epollSet {
 	return e
 }
 
-// EpollSockets lists the sockets of an epoll fd's shadow, for Arm.
+// EpollSockets appends, for Arm, one socket of each stack that the
+// members of an epoll fd's shadow (its nested sets' included) live on and
+// that out has none of yet: Arm watches stacks, and a set of thousands
+// of sockets has one or a few.
 func (sh *Shim) EpollSockets(epfd int, out []*Socket) []*Socket {
 	sh.mu.Lock()
 	e := sh.epolls[epfd]
@@ -245,16 +301,22 @@ func (sh *Shim) EpollSockets(epfd int, out []*Socket) []*Socket {
 	return e.sockets(out, 0)
 }
 
-// sockets appends the sockets of the set and of its nested sets.
+// sockets appends one socket of each of the set's stacks, nested sets'
+// included, that out has none of.
 func (e *epollSet) sockets(out []*Socket, depth int) []*Socket {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, en := range e.entries {
-		switch {
-		case en.s != nil && !slices.Contains(out, en.s):
-			out = append(out, en.s)
-		case en.sub != nil && en.sub != e && depth < maxNesting:
-			out = en.sub.sockets(out, depth+1)
+	if !e.grouped {
+		e.group()
+	}
+	for _, g := range e.groups {
+		if !slices.ContainsFunc(out, func(s *Socket) bool { return s.u.Stack() == g.st }) {
+			out = append(out, g.s)
+		}
+	}
+	if depth < maxNesting {
+		for _, sub := range e.subs {
+			out = sub.sockets(out, depth+1)
 		}
 	}
 	return out
@@ -343,11 +405,14 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.pollMembers()
-	n := 0
-	for i, en := range e.entries {
+	n, last, full := 0, -1, false
+	for k := range len(e.entries) {
 		if (n+1)*12 > len(events) {
+			full = true
 			break
 		}
+		i := (e.next + k) % len(e.entries)
+		en := e.entries[i]
 		if en.disabled {
 			continue
 		}
@@ -378,14 +443,14 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 			}
 			en.inEdge = false
 			en.report(events[n*12:], r)
-			n++
+			n, last = n+1, i
 			continue
 		}
 		// As sh.ready, from the scan's one look at the socket's stack.
 		in, out, errp, hup := en.s.readiness(e.in[i], e.errs[i])
 		var r uint32
 		if en.events&epollET != 0 {
-			if g := en.s.u.Generation(); g != en.gen {
+			if g := e.gens[i]; g != en.gen {
 				en.gen, en.inEdge = g, true
 			}
 			in = in && en.inEdge
@@ -416,7 +481,15 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 			en.outEdge = false
 		}
 		en.report(events[n*12:], r)
-		n++
+		n, last = n+1, i
+	}
+	// With more ready members than room, the next scan begins after the
+	// last one reported: the kernel queues a level-triggered member it
+	// reported behind the others (ep_send_events), so that every ready
+	// member has its turn, however few events a wait asks for.
+	e.next = 0
+	if full && last >= 0 {
+		e.next = last + 1
 	}
 	return n
 }
@@ -440,6 +513,7 @@ func (sh *Shim) dropFromEpolls(s *Socket) {
 	for _, e := range sets {
 		e.mu.Lock()
 		e.entries = slices.DeleteFunc(e.entries, func(x *epEntry) bool { return x.s == s })
+		e.changed()
 		e.mu.Unlock()
 	}
 }
@@ -461,6 +535,7 @@ func (sh *Shim) restoreEpolls(s *Socket) {
 			}
 		}
 		e.entries = slices.DeleteFunc(e.entries, func(x *epEntry) bool { return x.s == s })
+		e.changed()
 		e.mu.Unlock()
 	}
 	sh.mu.Unlock()

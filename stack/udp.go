@@ -503,11 +503,11 @@ func (u *UDPSocket) readable(always bool) bool {
 }
 
 // Readiness reports for each socket of us, all on this stack, whether a
-// datagram waits (readable) and whether an error is pending (errs), after
-// one poll of the stack under one lock: an epoll set's scan pays for its
-// sockets' stack once, not once per socket. readable and errs are as
-// long as us.
-func (s *Stack) Readiness(us []*UDPSocket, readable, errs []bool) {
+// datagram waits (readable), whether an error is pending (errs) and its
+// Generation (gens), after one poll of the stack under one lock: an epoll
+// set's scan pays for its sockets' stack once, not once per socket.
+// readable, errs and gens are as long as us.
+func (s *Stack) Readiness(us []*UDPSocket, readable, errs []bool, gens []uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ring()
@@ -515,6 +515,7 @@ func (s *Stack) Readiness(us []*UDPSocket, readable, errs []bool) {
 	for i, u := range us {
 		readable[i] = u.q.Len() > 0
 		errs[i] = u.err != 0
+		gens[i] = u.rxGen
 	}
 }
 
