@@ -450,6 +450,7 @@ func (sh *Shim) Shutdown(fd, how int) {
 	if how == unix.SHUT_WR || how == unix.SHUT_RDWR {
 		s.shutWR.Store(true)
 	}
+	sh.shutdowns.Add(1)
 	s.u.Stack().Wake()
 }
 

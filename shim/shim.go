@@ -63,6 +63,9 @@ type Shim struct {
 	warned    map[string]bool
 
 	fds fdTable
+	// shutdowns counts shutdowns of accelerated sockets, which change
+	// their readiness without their stack knowing (epollSet.settled).
+	shutdowns atomic.Uint64
 	// waitFDs maps each stack's first wait fd (its device) to the stack,
 	// for Disarm; it is replaced whole when a stack is made.
 	waitFDs atomic.Pointer[map[int32]*stack.Stack]

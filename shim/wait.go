@@ -131,6 +131,15 @@ type epollSet struct {
 	// next is the entry a scan begins with (see EpollScan).
 	next int
 
+	// settled: the last scan looked at every entry, and no entry has
+	// changed since; lt is what it reported of the level-triggered ones
+	// (entry and events), which is exactly what the next scan reports if
+	// no member's readiness has changed either (no stack's change count
+	// moved, no shutdown). shut is sh.shutdowns at that scan.
+	settled bool
+	lt      []ltReport
+	shut    uint64
+
 	// A scan's readiness of the entries that are sockets, by entry, and
 	// its scratch; kept to make no garbage per scan.
 	in, errs []bool
@@ -141,14 +150,21 @@ type epollSet struct {
 
 // memberGroup is the entries of a set whose sockets share a stack.
 type memberGroup struct {
-	st  *stack.Stack
-	s   *Socket // one of them, what Arm needs
-	us  []*stack.UDPSocket
-	idx []int // the entries', in e.entries
+	st   *stack.Stack
+	s    *Socket // one of them, what Arm needs
+	us   []*stack.UDPSocket
+	idx  []int  // the entries', in e.entries
+	seen uint64 // the stack's change count when e.in etc. were filled
+}
+
+// ltReport is an event a scan reported of a level-triggered entry.
+type ltReport struct {
+	i int
+	r uint32
 }
 
 // changed marks the entries changed (e.mu held).
-func (e *epollSet) changed() { e.grouped = false }
+func (e *epollSet) changed() { e.grouped, e.settled = false, false }
 
 // group remakes e.groups and e.subs from the entries (e.mu held).
 func (e *epollSet) group() {
@@ -172,7 +188,7 @@ func (e *epollSet) group() {
 			if k < cap(e.groups) {
 				e.groups = e.groups[:k+1]
 				g := &e.groups[k]
-				g.st, g.s, g.us, g.idx = st, en.s, g.us[:0], g.idx[:0]
+				g.st, g.s, g.us, g.idx, g.seen = st, en.s, g.us[:0], g.idx[:0], 0
 			} else {
 				e.groups = append(e.groups, memberGroup{st: st, s: en.s})
 			}
@@ -186,15 +202,19 @@ func (e *epollSet) group() {
 	e.grouped = true
 }
 
-// pollMembers fills e.in, e.errs and e.gens, by entry, for the entries that are
-// sockets: each stack is polled once, under one lock, for all its sockets
-// in the set, so that a scan of many sockets costs about one look at each
-// (e.mu held).
-func (e *epollSet) pollMembers() {
+// pollMembers fills e.in, e.errs and e.gens, by entry, for the entries
+// that are sockets: each stack is polled once, under one lock, for all its
+// sockets in the set, so that a scan of many sockets costs about one look
+// at each, and a stack with no change since the last scan costs that one
+// look only, its entries' values still holding. It reports whether any
+// stack had changed (e.mu held).
+func (e *epollSet) pollMembers() (changed bool) {
 	if !e.grouped {
 		e.group()
 	}
 	n := len(e.entries)
+	// Growing keeps the values already there (the groups' seen counts
+	// vouch for them); a regrouping set every seen to 0.
 	e.in = slices.Grow(e.in[:0], n)[:n]
 	e.errs = slices.Grow(e.errs[:0], n)[:n]
 	e.gens = slices.Grow(e.gens[:0], n)[:n]
@@ -205,11 +225,16 @@ func (e *epollSet) pollMembers() {
 		e.rd = slices.Grow(e.rd[:0], m)[:m]
 		e.er = slices.Grow(e.er[:0], m)[:m]
 		e.gn = slices.Grow(e.gn[:0], m)[:m]
-		g.st.Readiness(g.us, e.rd, e.er, e.gn)
+		seen, filled := g.st.Readiness(g.us, e.rd, e.er, e.gn, g.seen)
+		if !filled {
+			continue
+		}
+		g.seen, changed = seen, true
 		for k, j := range g.idx {
 			e.in[j], e.errs[j], e.gens[j] = e.rd[k], e.er[k], e.gn[k]
 		}
 	}
+	return changed
 }
 
 type epEntry struct {
@@ -259,11 +284,13 @@ func (sh *Shim) EpollCtl(epfd, op, fd int, events uint32, data uint64, nested bo
 		}
 		if i >= 0 {
 			// EPOLL_CTL_MOD (re-arming a one-shot, often once per event)
-			// keeps the member, so its group.
+			// keeps the member, so its group; what a scan reports of it
+			// changes.
 			if old := e.entries[i]; old.s != en.s || old.sub != en.sub {
 				e.changed()
 			}
 			e.entries[i] = en
+			e.settled = false
 		} else {
 			e.entries = append(e.entries, en)
 			e.changed()
@@ -404,7 +431,21 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.pollMembers()
+	moved := e.pollMembers()
+	shut := sh.shutdowns.Load()
+	if e.settled && !moved && shut == e.shut && len(e.subs) == 0 && len(e.lt)*12 <= len(events) {
+		// Nothing any member's readiness depends on has changed since
+		// the last scan: it reports what that one did of the
+		// level-triggered entries (the others reported only edges,
+		// which are spent), without a walk of the set.
+		for k, x := range e.lt {
+			e.entries[x.i].report(events[k*12:], x.r)
+		}
+		return len(e.lt)
+	}
+	e.shut = shut
+	e.lt = e.lt[:0]
+	sticky := false // an edge-triggered entry reported something not an edge
 	n, last, full := 0, -1, false
 	for k := range len(e.entries) {
 		if (n+1)*12 > len(events) {
@@ -480,9 +521,17 @@ func (sh *Shim) EpollScan(epfd int, events []byte) int {
 		if r&(unix.EPOLLOUT|unix.EPOLLWRNORM) != 0 {
 			en.outEdge = false
 		}
+		if en.events&(epollET|epollOneshot) == 0 {
+			e.lt = append(e.lt, ltReport{i, r})
+		} else if r&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+			sticky = true
+		}
 		en.report(events[n*12:], r)
 		n, last = n+1, i
 	}
+	e.settled = !full && !sticky
+	// In the order of the entries, as a scan from the first reports.
+	slices.SortFunc(e.lt, func(a, b ltReport) int { return a.i - b.i })
 	// With more ready members than room, the next scan begins after the
 	// last one reported: the kernel queues a level-triggered member it
 	// reported behind the others (ep_send_events), so that every ready

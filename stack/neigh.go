@@ -91,7 +91,7 @@ func (s *Stack) failHop(hop [4]byte, errno unix.Errno) {
 		s.dev.Free(s.one[:])
 		s.drop(DropUnresolved)
 		if u := p.socks[i]; u != nil && u.connected() {
-			u.err = errno
+			u.setErr(errno)
 		}
 	}
 }

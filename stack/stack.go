@@ -128,6 +128,10 @@ type Stack struct {
 	closed  bool
 
 	tcpst *tcpState // TCP (tcp.go), made at the first TCP socket
+	// changes counts changes to what Readiness reports of the UDP
+	// sockets (a datagram queued or read, an error set or taken); it
+	// starts at 1, so that 0 is never a count seen.
+	changes uint64
 	// timed says the stack has work that only time moves: TCP, a
 	// resolution or a timer. It is read without the lock by the shim's
 	// progress engine, which ticks slower while no stack is timed.
@@ -149,7 +153,8 @@ func New(cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("stack: %w", err)
 	}
 	s := &Stack{
-		cfg: cfg, dev: cfg.Device, info: cfg.Device.Info(),
+		changes: 1,
+		cfg:     cfg, dev: cfg.Device, info: cfg.Device.Info(),
 		addr: cfg.Addr.Addr().As4(), net: cfg.Addr.Masked(),
 		ports:    map[uint16]*portSockets{},
 		steered:  map[vi.Flow]int{},

@@ -117,7 +117,7 @@ func (k *kernel) drainTwin(u *UDPSocket) {
 			// an adopted twin has no IP_RECVERR, and the kernel's error
 			// is the socket's, exactly as the application would see it.
 			if e, ok := err.(unix.Errno); ok && u.adopted {
-				u.err = e
+				u.setErr(e)
 				break
 			}
 			continue
@@ -127,7 +127,7 @@ func (k *kernel) drainTwin(u *UDPSocket) {
 			if !u.q.PushMeta(k.buf[:n], ap, twinMeta(u, oob[:oobn])) {
 				k.s.drop(DropUDPRcvBuf)
 			} else {
-				u.rxGen++
+				u.queued()
 				k.s.stats.RxKernel++
 			}
 		}
@@ -203,7 +203,7 @@ func (k *kernel) readErrors(u *UDPSocket) {
 				continue
 			}
 			if u.connected() {
-				u.err = errno
+				u.setErr(errno)
 			}
 		}
 	}

@@ -317,10 +317,22 @@ func (u *UDPSocket) isBroadcast(a [4]byte) bool {
 // takeErr reports and clears the pending error, as sock_error does.
 func (u *UDPSocket) takeErr() error {
 	if e := u.err; e != 0 {
-		u.err = 0
+		u.setErr(0)
 		return e
 	}
 	return nil
+}
+
+// setErr sets the pending error (s.mu held).
+func (u *UDPSocket) setErr(e unix.Errno) {
+	u.err = e
+	u.s.changes++
+}
+
+// queued counts a datagram queued on the socket (s.mu held).
+func (u *UDPSocket) queued() {
+	u.rxGen++
+	u.s.changes++
 }
 
 // Error is SO_ERROR: the pending error, cleared.
@@ -438,6 +450,9 @@ func (u *UDPSocket) RecvMeta(b []byte, peek, trunc bool) (int, netip.AddrPort, u
 	if !ok {
 		return 0, netip.AddrPort{}, udp.Meta{}, unix.EAGAIN
 	}
+	if !peek {
+		s.changes++
+	}
 	if trunc {
 		n = full
 	}
@@ -506,17 +521,24 @@ func (u *UDPSocket) readable(always bool) bool {
 // datagram waits (readable), whether an error is pending (errs) and its
 // Generation (gens), after one poll of the stack under one lock: an epoll
 // set's scan pays for its sockets' stack once, not once per socket.
-// readable, errs and gens are as long as us.
-func (s *Stack) Readiness(us []*UDPSocket, readable, errs []bool, gens []uint64) {
+// readable, errs and gens are as long as us. It returns the stack's count
+// of changes; given the count of an earlier answer (since) and no change
+// since, it fills nothing and says so (filled false): what it filled then
+// still holds, and a scan of an idle set costs one look at the stack.
+func (s *Stack) Readiness(us []*UDPSocket, readable, errs []bool, gens []uint64, since uint64) (changes uint64, filled bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ring()
 	s.pollFast()
+	if since == s.changes {
+		return since, false
+	}
 	for i, u := range us {
 		readable[i] = u.q.Len() > 0
 		errs[i] = u.err != 0
 		gens[i] = u.rxGen
 	}
+	return s.changes, true
 }
 
 // Queued is how many datagrams wait, without polling.
@@ -719,13 +741,13 @@ func (s *Stack) deliverUDP(dst [4]byte, port uint16, from netip.AddrPort, payloa
 		if !best.q.PushMeta(payload, from, best.meta(dst)) {
 			return 0, true
 		}
-		best.rxGen++
+		best.queued()
 		return 1, false
 	}
 	for _, u := range ps.socks {
 		if matches(u) {
 			if u.q.PushMeta(payload, from, u.meta(dst)) {
-				u.rxGen++
+				u.queued()
 				delivered++
 			} else {
 				full = true
