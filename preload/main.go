@@ -349,7 +349,8 @@ func accel_go_owned(fd C.int) (r C.longlong) {
 }
 
 // sockets looks up the sockets of an fd list (and the members of epoll
-// fds in it), into store when they fit.
+// fds in it), one per stack, which is what Arm watches, into store (a
+// poll of hundreds of accelerated fds on one stack makes no garbage).
 func sockets(fds *C.int, n C.int, store []*shim.Socket) []*shim.Socket {
 	out := store[:0]
 	if fds == nil || n <= 0 {
@@ -357,7 +358,7 @@ func sockets(fds *C.int, n C.int, store []*shim.Socket) []*shim.Socket {
 	}
 	for _, fd := range unsafe.Slice(fds, n) {
 		if s := sh.Lookup(int(fd)); s != nil {
-			out = append(out, s)
+			out = shim.OnePerStack(out, s)
 		} else {
 			out = sh.EpollSockets(int(fd), out)
 		}

@@ -418,6 +418,19 @@ func TestEpollManyMembers(t *testing.T) {
 	if got := sh.EpollSockets(ep, nil); len(got) != 1 || got[0].u.Stack() != sh.Lookup(first).u.Stack() {
 		t.Fatalf("a wait would arm %d sockets' stacks, want the one stack once", len(got))
 	}
+	// poll(2) over all of them: one socket for Arm, and no garbage.
+	var store [2]*Socket
+	if a := testing.AllocsPerRun(50, func() {
+		out := store[:0]
+		for _, fd := range fds {
+			out = OnePerStack(out, sh.Lookup(fd))
+		}
+		if len(out) != 1 {
+			t.Fatalf("a poll of %d members would arm %d sockets' stacks, want 1", members, len(out))
+		}
+	}); a != 0 {
+		t.Errorf("gathering a poll's stacks allocates %.1f times", a)
+	}
 	var peer int
 	if err := p.B.Do(func() (err error) {
 		peer, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)

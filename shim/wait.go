@@ -314,6 +314,16 @@ func (sh *Shim) shadow(epfd int) *epollSet {
 	return e
 }
 
+// OnePerStack appends s to out unless out has a socket of its stack:
+// what Arm needs of the sockets a wait is for.
+func OnePerStack(out []*Socket, s *Socket) []*Socket {
+	st := s.u.Stack()
+	if slices.ContainsFunc(out, func(x *Socket) bool { return x.u.Stack() == st }) {
+		return out
+	}
+	return append(out, s)
+}
+
 // EpollSockets appends, for Arm, one socket of each stack that the
 // members of an epoll fd's shadow (its nested sets' included) live on and
 // that out has none of yet: Arm watches stacks, and a set of thousands
@@ -337,9 +347,7 @@ func (e *epollSet) sockets(out []*Socket, depth int) []*Socket {
 		e.group()
 	}
 	for _, g := range e.groups {
-		if !slices.ContainsFunc(out, func(s *Socket) bool { return s.u.Stack() == g.st }) {
-			out = append(out, g.s)
-		}
+		out = OnePerStack(out, g.s)
 	}
 	if depth < maxNesting {
 		for _, sub := range e.subs {
