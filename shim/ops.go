@@ -351,8 +351,7 @@ func (sh *Shim) Close(fd int) {
 		if !slices.Contains(slices.Collect(maps.Values(sh.epolls)), e) {
 			for _, p := range sh.epolls {
 				p.mu.Lock()
-				p.entries = slices.DeleteFunc(p.entries, func(x *epEntry) bool { return x.sub == e })
-				p.changed()
+				p.drop(func(x *epEntry) bool { return x.sub == e })
 				p.mu.Unlock()
 			}
 		}

@@ -166,6 +166,16 @@ type ltReport struct {
 // changed marks the entries changed (e.mu held).
 func (e *epollSet) changed() { e.grouped, e.settled = false, false }
 
+// drop removes the entries that match, and marks the entries changed if
+// it removed any (e.mu held): a socket closed elsewhere leaves the sets
+// it was not in settled.
+func (e *epollSet) drop(match func(*epEntry) bool) {
+	n := len(e.entries)
+	if e.entries = slices.DeleteFunc(e.entries, match); len(e.entries) != n {
+		e.changed()
+	}
+}
+
 // group remakes e.groups and e.subs from the entries (e.mu held).
 func (e *epollSet) group() {
 	for i := range e.groups {
@@ -184,14 +194,11 @@ func (e *epollSet) group() {
 		st := en.s.u.Stack()
 		k := slices.IndexFunc(e.groups, func(g memberGroup) bool { return g.st == st })
 		if k < 0 {
+			// A slot used before keeps its slices' arrays.
 			k = len(e.groups)
-			if k < cap(e.groups) {
-				e.groups = e.groups[:k+1]
-				g := &e.groups[k]
-				g.st, g.s, g.us, g.idx, g.seen = st, en.s, g.us[:0], g.idx[:0], 0
-			} else {
-				e.groups = append(e.groups, memberGroup{st: st, s: en.s})
-			}
+			e.groups = slices.Grow(e.groups, 1)[:k+1]
+			g := &e.groups[k]
+			g.st, g.s, g.us, g.idx, g.seen = st, en.s, g.us[:0], g.idx[:0], 0
 		}
 		g := &e.groups[k]
 		g.us = append(g.us, en.s.u)
@@ -296,10 +303,7 @@ func (sh *Shim) EpollCtl(epfd, op, fd int, events uint32, data uint64, nested bo
 			e.changed()
 		}
 	case unix.EPOLL_CTL_DEL:
-		if i >= 0 {
-			e.entries = slices.Delete(e.entries, i, i+1)
-			e.changed()
-		}
+		e.drop(func(x *epEntry) bool { return x.fd == fd })
 	}
 	return len(e.entries) > 0
 }
@@ -569,8 +573,7 @@ func (sh *Shim) dropFromEpolls(s *Socket) {
 	sh.mu.Unlock()
 	for _, e := range sets {
 		e.mu.Lock()
-		e.entries = slices.DeleteFunc(e.entries, func(x *epEntry) bool { return x.s == s })
-		e.changed()
+		e.drop(func(x *epEntry) bool { return x.s == s })
 		e.mu.Unlock()
 	}
 }
@@ -591,8 +594,7 @@ func (sh *Shim) restoreEpolls(s *Socket) {
 				regs = append(regs, reg{epfd, en})
 			}
 		}
-		e.entries = slices.DeleteFunc(e.entries, func(x *epEntry) bool { return x.s == s })
-		e.changed()
+		e.drop(func(x *epEntry) bool { return x.s == s })
 		e.mu.Unlock()
 	}
 	sh.mu.Unlock()

@@ -477,8 +477,8 @@ static THREAD int registered;
  * it looks at once per 64 calls. Yielding only at calls missed threads
  * that call rarely: an event loop waking every 2 ms made 3 calls a wake,
  * so it looked every 40 ms, lost its P each time, and kept sysmon at 20 us
- * (111-116 us of CPU per 2 ms wait with 10 idle sockets against 11-17 on
- * the kernel; 55-58 with the yield before sleeps).
+ * (109-122 us of CPU per 2 ms wait with 10 idle sockets against 13-26 on
+ * the kernel; 51-54 with the yield before sleeps).
  */
 static inline int64_t now_ns(void)
 {
@@ -501,20 +501,21 @@ static THREAD int64_t next_yield;
 /* A thread whose last sleep was longer does not yield before sleeping: Go
  * takes its P in a sleep past 10 ms anyway, and a yield before each such
  * sleep kept sysmon polling every 20 us (1.3-1.8 ms of CPU per 20 ms wait
- * against 0.24 without, with 10 idle sockets). */
+ * against 0.24-0.26 without, with 10 idle sockets). */
 #define SHORT_SLEEP_NS 5000000
 static THREAD int64_t last_sleep_ns;
 
-/* maybe_yield yields if the thread's last yield is late ns overdue. */
-static void maybe_yield(int64_t late)
+/* maybe_yield yields if, at now, the thread's last yield is late ns
+ * overdue; it reports whether it did. */
+static int maybe_yield(int64_t now, int64_t late)
 {
-	int64_t now = now_ns();
 	if (now < next_yield + late)
-		return;
+		return 0;
 	next_yield = now + YIELD_EVERY_NS;
 	in_go++;
 	go.yield();
 	in_go--;
+	return 1;
 }
 
 /* GO_DO runs stmt inside Go's side: errno kept, re-entry marked, the
@@ -530,7 +531,7 @@ static void maybe_yield(int64_t late)
 	do {                                                                     \
 		int saved_errno_ = errno;                                            \
 		if (__builtin_expect(++go_calls % 64 == 0, 0) && registered)        \
-			maybe_yield(YIELD_CALL_LATE_NS);                                 \
+			maybe_yield(now_ns(), YIELD_CALL_LATE_NS);                       \
 		in_go++;                                                             \
 		REGISTER();                                                          \
 		stmt;                                                                \
@@ -1103,10 +1104,8 @@ static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextr
 		p[nextra + i] = (struct pollfd){.fd = wfds[i], .events = POLLIN};
 	/* Before the deadline's arithmetic: a yield takes tens of us. */
 	int64_t start = now_ns();
-	if (registered && last_sleep_ns < SHORT_SLEEP_NS && start >= next_yield) {
-		maybe_yield(0);
+	if (registered && last_sleep_ns < SHORT_SLEEP_NS && maybe_yield(start, 0))
 		start = now_ns();
-	}
 	int64_t left = -1;
 	if (w->deadline) {
 		left = w->deadline - start;
