@@ -24,6 +24,8 @@ type umem struct {
 	fill      ring     // producer: frames for the kernel to receive into
 	comp      ring     // consumer: frames the kernel has finished sending
 	fillGoal  uint32   // frames to keep on the fill ring
+	batch     uint32   // received frames returned to the fill ring at once
+	held      uint32   // frames freed since the last refill
 	stray     uint64   // frees of addresses that were not ours or were free
 }
 
@@ -71,6 +73,7 @@ func newUmem(fd int, frames, frameSize, fillSize, compSize uint32) (*umem, error
 	// Half the frames wait on the fill ring for traffic, the rest stay in
 	// the pool for transmission and for frames the stack holds on to.
 	u.fillGoal = min(fillSize, frames/2)
+	u.batch = min(refillBatch, u.fillGoal/4)
 	return u, nil
 }
 
@@ -113,8 +116,18 @@ func (u *umem) reap() {
 	}
 }
 
+// refillBatch is how many received frames go back to the fill ring at
+// once. A refill reads the kernel's consumer index and writes the ring,
+// cache lines the kernel last touched on another CPU: two misses on every
+// receive's way to its data (~0.2 µs of a receive just after a wake-up,
+// measured). In batches a receive pays them once every 16 frames; a
+// transmission's settle refills anyway, after its kick. The frames held
+// back are a few of the fill ring's thousands.
+const refillBatch = 16
+
 // refill tops the fill ring up to its goal from the pool. Called with mu held.
 func (u *umem) refill() {
+	u.held = 0
 	level := u.fill.size - u.fill.free(u.fill.size)
 	if level >= u.fillGoal {
 		return
@@ -143,13 +156,16 @@ func (u *umem) alloc(ds []vi.Desc) int {
 	return n
 }
 
-// free returns frames and tops the fill ring up with them.
+// free returns frames; they go on to the fill ring in batches.
 func (u *umem) free(ds []vi.Desc) {
 	u.mu.Lock()
 	for _, d := range ds {
 		u.put(d.Addr)
 	}
-	u.refill()
+	u.held += uint32(len(ds))
+	if u.held >= u.batch {
+		u.refill()
+	}
 	u.mu.Unlock()
 }
 

@@ -180,6 +180,36 @@ func TestKernelToVI(t *testing.T) {
 	}
 }
 
+// TestReceiveOnlyRefills receives ten times the fill ring's frames on a VI
+// that never transmits: the frames it frees must go back to the fill ring
+// (in batches, umem.free) without a transmission's settle to push them,
+// or the kernel runs out of frames to receive into and drops.
+func TestReceiveOnlyRefills(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	// 128 frames: 64 on the fill ring, returned 16 at a time.
+	_, v := openVIConfig(t, pair.B, xsk.Config{Interface: pair.B.Ifname, Frames: 128, RingSize: 64})
+	if err := v.AddFilter(xdp.Filter{Proto: xdp.UDP, Local: netip.AddrPortFrom(pair.B.Addr, 9000)}); err != nil {
+		t.Fatal(err)
+	}
+	a := listenUDP(t, pair.A, 0)
+	const rounds, each = 80, 8 // 640 frames; 8 at a time fit the RX ring
+	for r := range rounds {
+		msgs := make([]string, each)
+		for i := range msgs {
+			msgs[i] = fmt.Sprintf("r%d-%d", r, i)
+		}
+		sendTo(t, a, pair.B, 9000, msgs...)
+		got := recvUDP(v, each, 3*time.Second)
+		if fmt.Sprint(got[9000]) != fmt.Sprint(msgs) {
+			t.Fatalf("round %d: VI received %v, want %v", r, got[9000], msgs)
+		}
+	}
+	s := v.Stats()
+	if s.RxPackets != rounds*each || s.RxDropped != 0 || s.TxPackets != 0 {
+		t.Errorf("stats %+v: want %d received, none dropped, none sent", s, rounds*each)
+	}
+}
+
 // buildUDP fills a frame from d with a UDP datagram from host src to dst.
 func buildUDP(t testing.TB, d vi.Device, src, dst *netns.Host, sport, dport uint16, payload string) vi.Desc {
 	t.Helper()
