@@ -103,7 +103,7 @@ func guard(r *C.longlong) {
 }
 
 //export accel_go_init
-func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer, fillTid *C.int) (r C.longlong) {
+func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer, fillTid *C.int, pristine *C.uint32_t) (r C.longlong) {
 	defer guard(&r)
 	// A fault in the shim is turned into an errno by guard, not a crash.
 	debug.SetPanicOnFault(true)
@@ -125,6 +125,11 @@ func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer, fillTid *C.int) (r 
 	// fds filled (DECIDE_CALL), 0 otherwise.
 	filler := (*atomic.Int32)(unsafe.Pointer(fillTid))
 	sh.MayMakeFDs = func() bool { return filler.Load() == int32(unix.Gettid()) }
+	// The C part's bits of fresh sockets (set_pristine), one an fd.
+	words := unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(pristine)), C.ACCEL_FD_TABLE/32)
+	sh.Fresh = func(fd int) bool {
+		return fd >= 0 && fd < len(words)*32 && words[fd/32].Load()&(1<<(fd%32)) != 0
+	}
 	*spinNs = C.int64_t(sh.Spin.Nanoseconds())
 	sh.StartProgress(stop)
 	// The runtime's poller (an epoll fd and an eventfd) starts at the
@@ -531,6 +536,7 @@ func accel_go_handover(all C.int) {
 func accel_go_exit() {
 	var r C.longlong
 	defer guard(&r)
+	sh.Exit()
 	sh.WriteStats()
 	log.Sync()
 }

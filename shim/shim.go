@@ -78,6 +78,11 @@ type Shim struct {
 	// filled only for a decision that asked (ErrFill), since filling
 	// them costs some two thousand system calls. nil: always.
 	MayMakeFDs func() bool
+	// Fresh reports whether fd is a UDP socket whose options are all the
+	// kernel's defaults: made by the program and given no option since
+	// (the C layer sees every setsockopt). Its decision then reads none
+	// of them back. nil: never.
+	Fresh func(fd int) bool
 }
 
 // stackKey names a stack: an interface, and with ACCEL_STACK_PER_THREAD
@@ -355,17 +360,20 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 	pre := sh.pre[fd]
 	delete(sh.pre, fd)
 	sh.mu.Unlock()
-	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
-	if err != nil {
-		return nil, nil // not a socket, or gone: the kernel says which
-	}
-	proto, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
-	if typ != unix.SOCK_DGRAM || proto != unix.IPPROTO_UDP {
-		return nil, nil
-	}
-	if why := kernelOnlySet(fd); why != "" {
-		sh.fallback(fd, why)
-		return nil, nil
+	fresh := sh.Fresh != nil && sh.Fresh(fd)
+	if !fresh {
+		typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+		if err != nil {
+			return nil, nil // not a socket, or gone: the kernel says which
+		}
+		proto, _ := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+		if typ != unix.SOCK_DGRAM || proto != unix.IPPROTO_UDP {
+			return nil, nil
+		}
+		if why := kernelOnlySet(fd); why != "" {
+			sh.fallback(fd, why)
+			return nil, nil
+		}
 	}
 	d := sh.dec.Decide(role, local, remote)
 	if !d.Accelerate {
@@ -374,10 +382,13 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 	}
 	// Bound to a device: the one the flow is decided for is what the
 	// stack is already; another is the kernel's.
-	if dev, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE); err == nil && dev != "" && dev != d.Interface {
-		sh.fallback(fd, "bound to device "+dev)
-		return nil, nil
+	if !fresh {
+		if dev, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE); err == nil && dev != "" && dev != d.Interface {
+			sh.fallback(fd, "bound to device "+dev)
+			return nil, nil
+		}
 	}
+	var err error
 	is := sh.reuseStack(fd, role, d.Interface, local)
 	if is == nil {
 		if is, err = sh.stackFor(d.Interface); err == ErrFill {
@@ -398,7 +409,7 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 		return nil, sh.noVI(fd, fmt.Errorf("adopt fd %d: %w", fd, err))
 	}
 	s := &Socket{u: u, is: is, reason: d.Reason, fds: []int{fd}}
-	sh.mirrorOptions(s, fd)
+	sh.mirrorOptions(s, fd, fresh)
 	if pre != nil {
 		for _, g := range pre.groups {
 			u.JoinGroup(g)
@@ -411,7 +422,9 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 			}
 		}
 	}
-	s.boundToDevice(fd)
+	if !fresh {
+		s.boundToDevice(fd)
+	}
 	sh.fds.set(fd, s)
 	sh.log.Debug("socket accelerated", zap.Int("fd", fd), zap.String("reason", d.Reason))
 	return s, nil
@@ -441,16 +454,28 @@ func (sh *Shim) noVI(fd int, err error) error {
 }
 
 // mirrorOptions copies the kernel socket's options that the stack acts
-// on: those the application set before the decision.
-func (sh *Shim) mirrorOptions(s *Socket, fd int) {
-	sh.recvOptions(s, fd)
+// on: those the application set before the decision. A fresh socket's
+// are the kernel's defaults, where only the buffer size and the TTL come
+// from settings (sysctls) and are read.
+func (sh *Shim) mirrorOptions(s *Socket, fd int, fresh bool) {
+	if !fresh {
+		sh.recvOptions(s, fd)
+	}
 	for _, o := range mirrored {
-		if v, err := unix.GetsockoptInt(fd, o.level, o.name); err == nil {
-			s.mirror(o.level, o.name, v)
+		v, known := o.fresh, fresh && o.fresh >= 0
+		if !known {
+			var err error
+			if v, err = unix.GetsockoptInt(fd, o.level, o.name); err != nil {
+				continue
+			}
 		}
+		s.mirror(o.level, o.name, v)
 	}
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
 		s.nonblock.Store(fl&unix.O_NONBLOCK != 0)
+	}
+	if fresh {
+		return // no timeouts
 	}
 	for _, o := range []struct {
 		name int
@@ -462,11 +487,13 @@ func (sh *Shim) mirrorOptions(s *Socket, fd int) {
 	}
 }
 
-var mirrored = []struct{ level, name int }{
-	{unix.SOL_SOCKET, unix.SO_REUSEADDR}, {unix.SOL_SOCKET, unix.SO_REUSEPORT},
-	{unix.SOL_SOCKET, unix.SO_BROADCAST}, {unix.SOL_SOCKET, unix.SO_RCVBUF},
-	{unix.IPPROTO_IP, unix.IP_TTL}, {unix.IPPROTO_IP, unix.IP_TOS},
-	{unix.IPPROTO_IP, unix.IP_MULTICAST_TTL}, {unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP},
+// mirrored are the options mirrorOptions copies, with their value on a
+// fresh socket (-1: a setting's, read).
+var mirrored = []struct{ level, name, fresh int }{
+	{unix.SOL_SOCKET, unix.SO_REUSEADDR, 0}, {unix.SOL_SOCKET, unix.SO_REUSEPORT, 0},
+	{unix.SOL_SOCKET, unix.SO_BROADCAST, 0}, {unix.SOL_SOCKET, unix.SO_RCVBUF, -1},
+	{unix.IPPROTO_IP, unix.IP_TTL, -1}, {unix.IPPROTO_IP, unix.IP_TOS, 0},
+	{unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 1}, {unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 1},
 }
 
 // mirror applies one integer option, as the kernel now has it.

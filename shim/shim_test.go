@@ -510,3 +510,39 @@ func TestEpollManyMembers(t *testing.T) {
 		t.Fatalf("two scans with room for 2 reported %v, want each of 1, 3, 9, 11 once", seen)
 	}
 }
+
+// TestFreshDefaults checks what a decision assumes of a fresh socket (one
+// given no option since it was made, Shim.Fresh) instead of reading it
+// back: no kernel-only option on, no receive option, no timeout, no device
+// binding, and the mirrored options at the defaults mirrored names.
+func TestFreshDefaults(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if why := kernelOnlySet(fd); why != "" {
+		t.Errorf("a fresh socket has a kernel-only option on: %s", why)
+	}
+	for _, o := range [][2]int{{unix.IPPROTO_IP, unix.IP_PKTINFO}, {unix.SOL_SOCKET, unix.SO_TIMESTAMP}, {unix.SOL_SOCKET, unix.SO_TIMESTAMPNS}} {
+		if v, err := unix.GetsockoptInt(fd, o[0], o[1]); err != nil || v != 0 {
+			t.Errorf("receive option %d/%d of a fresh socket: %d, %v; want 0", o[0], o[1], v, err)
+		}
+	}
+	for _, name := range []int{unix.SO_RCVTIMEO, unix.SO_SNDTIMEO} {
+		if tv, err := unix.GetsockoptTimeval(fd, unix.SOL_SOCKET, name); err != nil || tv.Nano() != 0 {
+			t.Errorf("timeout %d of a fresh socket: %v, %v; want none", name, tv, err)
+		}
+	}
+	if dev, err := unix.GetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE); err != nil || dev != "" {
+		t.Errorf("a fresh socket is bound to device %q (%v)", dev, err)
+	}
+	for _, o := range mirrored {
+		if o.fresh < 0 {
+			continue
+		}
+		if v, err := unix.GetsockoptInt(fd, o.level, o.name); err != nil || v != o.fresh {
+			t.Errorf("option %d/%d of a fresh socket: %d, %v; mirrored assumes %d", o.level, o.name, v, err, o.fresh)
+		}
+	}
+}

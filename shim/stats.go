@@ -107,6 +107,21 @@ func (sh *Shim) Stats() Stats {
 	return out
 }
 
+// Exit is the process's last call: the datagrams still waiting for a
+// neighbour's resolution go to the kernel, which sends them after the
+// process is gone (stack.PendingToKernel).
+func (sh *Shim) Exit() {
+	sh.mu.Lock()
+	stacks := make([]*stack.Stack, 0, len(sh.stacks))
+	for _, is := range sh.stacks {
+		stacks = append(stacks, is.st)
+	}
+	sh.mu.Unlock()
+	for _, st := range stacks {
+		st.PendingToKernel()
+	}
+}
+
 // statsMu orders the writers of the stats file (the periodic one, exit).
 var statsMu sync.Mutex
 

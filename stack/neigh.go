@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"net/netip"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -76,6 +77,55 @@ func (s *Stack) hopResolved(hop [4]byte, mac wire.MAC) {
 	for _, d := range p.frames {
 		wire.Ethernet(s.dev.Bytes(d)).SetDst(mac)
 		s.countUDP(s.transmit(d))
+	}
+}
+
+// pendingToKernel gives the kernel the datagrams of u (of every socket, u
+// nil) that wait for a neighbour's resolution, through the sockets' kernel
+// twins. The kernel queues them on its own neighbour entry and sends them
+// once it has resolved it, as it would have had they been its from the
+// start, even after the socket is closed or the process gone. (A program
+// that sent one datagram to a new neighbour and exited lost it.) Called
+// with s.mu held.
+func (s *Stack) pendingToKernel(u *UDPSocket) {
+	if s.kern == nil {
+		return
+	}
+	for hop, p := range s.pending {
+		kept := 0
+		for i, d := range p.frames {
+			su := p.socks[i]
+			if su == nil || (u != nil && su != u) || su.twin < 0 || su.detached.Load() {
+				p.frames[kept], p.socks[kept] = d, su
+				kept++
+				continue
+			}
+			ip, dg, err := wire.ParseUDPFrame(s.dev.Bytes(d))
+			if err == nil {
+				_, err = s.kern.sendTwin(su, dg.Payload(), netip.AddrPortFrom(netip.AddrFrom4(ip.Dst()), dg.DstPort()))
+			}
+			if err != nil {
+				s.drop(DropUnresolved)
+			}
+			s.one[0] = d
+			s.dev.Free(s.one[:])
+		}
+		clear(p.frames[kept:])
+		clear(p.socks[kept:])
+		p.frames, p.socks = p.frames[:kept], p.socks[:kept]
+		if kept == 0 {
+			delete(s.pending, hop)
+		}
+	}
+}
+
+// PendingToKernel gives the kernel every datagram still waiting for a
+// neighbour (pendingToKernel): at the process's exit.
+func (s *Stack) PendingToKernel() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.pendingToKernel(nil)
 	}
 }
 

@@ -679,6 +679,10 @@ func (u *UDPSocket) closeLocked() error {
 		u.unbind()
 	}
 	if u.twin >= 0 {
+		// Its fd is still open: what it sent to a neighbour not yet
+		// resolved goes on through the kernel after the close, as on
+		// Linux.
+		u.s.pendingToKernel(u)
 		u.s.kern.closeTwin(u)
 	}
 	return nil

@@ -135,7 +135,7 @@ enum {
 	FD_APP = 128,
 };
 
-#define FD_TABLE (1 << 20)
+#define FD_TABLE ACCEL_FD_TABLE
 static unsigned char fdtab[FD_TABLE];
 
 static inline int kind(int fd)
@@ -147,6 +147,25 @@ static inline void set_kind(int fd, int k)
 {
 	if ((unsigned)fd < FD_TABLE)
 		fdtab[fd] = (fdtab[fd] & ~FD_KIND) | k;
+}
+
+/* Candidates this process made with socket() and has set no option on
+ * since, nor duplicated: their options are all the kernel's defaults, so
+ * the shim's decision need not read them back (some thirty getsockopt
+ * calls, a third of a bind's decision). A bit an fd, in words the Go part
+ * reads with atomic loads. An option set where no interposer sees it (a
+ * raw system call) is missed, as such calls always are. */
+static uint32_t pristine[FD_TABLE / 32];
+
+static inline void set_pristine(int fd, int on)
+{
+	if ((unsigned)fd >= FD_TABLE)
+		return;
+	uint32_t bit = 1u << (fd & 31);
+	if (on)
+		__atomic_fetch_or(&pristine[fd >> 5], bit, __ATOMIC_SEQ_CST);
+	else if (__atomic_load_n(&pristine[fd >> 5], __ATOMIC_RELAXED) & bit)
+		__atomic_fetch_and(&pristine[fd >> 5], ~bit, __ATOMIC_SEQ_CST);
 }
 
 static inline int shadowed(int fd)
@@ -169,7 +188,7 @@ static THREAD struct timespec *volatile sleep_ts;
 /* ---- the Go part ---- */
 
 static struct {
-	long long (*init)(int64_t *spin_ns, void (*forget)(int), volatile int *fill_tid);
+	long long (*init)(int64_t *spin_ns, void (*forget)(int), volatile int *fill_tid, uint32_t *pristine);
 	long long (*bind)(int, const void *, uint32_t);
 	long long (*connect)(int, const void *, uint32_t);
 	long long (*sendmsg)(int, const void *, int, int64_t *, const int32_t *, int);
@@ -393,7 +412,7 @@ static void load_go(void)
 	static struct fill f;
 	fill_low(&f);
 	in_go++;
-	long long r = go.init(&spin_ns, forget, &fill_tid);
+	long long r = go.init(&spin_ns, forget, &fill_tid, pristine);
 	in_go--;
 	unfill(&f);
 	if (r < 0) {
@@ -677,6 +696,7 @@ EXPORT int socket(int domain, int type, int protocol)
 		int cand = enabled && domain == AF_INET && (type & 0xf) == SOCK_DGRAM &&
 			(protocol == 0 || protocol == IPPROTO_UDP);
 		set_kind(fd, cand ? FD_CAND : FD_KERNEL);
+		set_pristine(fd, cand);
 		if ((unsigned)fd < FD_TABLE)
 			fdtab[fd] = (fdtab[fd] & ~FD_SHADOW) | FD_APP;
 	}
@@ -948,7 +968,10 @@ static int surely_kernel(const struct sockaddr *sa, socklen_t len, int remote)
 		return 1;
 	if (remote)
 		return ntohs(in->sin_port) == 53 && !getenv("ACCEL_RULES");
-	if (a == INADDR_ANY || IN_MULTICAST(a) || a == INADDR_BROADCAST)
+	/* Once Go is loaded the shim decides: it looks the address up with
+	 * one netlink dump, where getifaddrs makes two (every link's
+	 * attributes among them), a fifth of a bind's decision. */
+	if (a == INADDR_ANY || IN_MULTICAST(a) || a == INADDR_BROADCAST || go_state != GO_UNLOADED)
 		return 0;
 	return !on_accel_iface(a);
 }
@@ -1436,6 +1459,7 @@ EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	RESOLVE(setsockopt);
+	set_pristine(fd, 0);
 	int r = real_setsockopt(fd, level, name, val, len);
 	if (r != 0)
 		return r;
@@ -1512,6 +1536,9 @@ static void note_dup(int oldfd, int newfd)
 {
 	if (newfd < 0 || oldfd == newfd)
 		return;
+	/* Either fd may now set the one socket's options. */
+	set_pristine(oldfd, 0);
+	set_pristine(newfd, 0);
 	int was = kind(newfd);
 	int was_epoll = (unsigned)newfd < FD_TABLE && (fdtab[newfd] & FD_EPOLLFD);
 	if ((was == FD_ACCEL || was_epoll) && ready())
@@ -1637,6 +1664,7 @@ static void note_close(int fd)
 	if (kind(fd) == FD_CAND)
 		forget(fd);
 	fdtab[fd] = 0;
+	set_pristine(fd, 0);
 }
 
 EXPORT int close(int fd)

@@ -21,6 +21,10 @@
  * fds, mark this thread as the filler, and call again. */
 #define ACCEL_FILL (-100003LL)
 
+/* The fds the C part's tables cover (fdtab, and the bits of fresh
+ * sockets it gives the Go part at init). */
+#define ACCEL_FD_TABLE (1 << 20)
+
 /* How many fds a wait sleeps on for the stacks (up to two per stack). */
 #define ACCEL_MAX_WAIT 64
 /* In an arm's result: some stack could not be watched (more than

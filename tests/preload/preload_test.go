@@ -1,13 +1,17 @@
 package preload_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestConformance runs the same program through the UDP socket API on the
@@ -415,5 +419,108 @@ print("second bind", s.getsockname()[1])
 	st := readStats(t, e.stats)
 	if len(st.Sockets) != 1 || st.Sockets[0].Local != "0.0.0.0:7400" {
 		t.Fatalf("accelerated sockets %+v, want the one bound to 7400", st.Sockets)
+	}
+}
+
+// TestOptionsBeforeDecision sets options before a bind. A decision reads
+// a socket's options back only when the program set one on it, or made a
+// duplicate, since it made it; otherwise it takes the kernel's defaults
+// (Shim.Fresh). So a kernel-only option set directly or through a
+// duplicate must keep the socket with the kernel; a TTL set before the
+// bind is the TTL its datagrams carry; a fresh socket's is the kernel's
+// default. The program sends to a neighbour it has not resolved yet and
+// exits at once, one socket closed before: every datagram must still
+// arrive, as the kernel sends what waited for the neighbour after the
+// process is gone (stack.PendingToKernel).
+func TestOptionsBeforeDecision(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	var rfd int
+	err := p.B.Do(func() (err error) {
+		if rfd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		if err = unix.SetsockoptInt(rfd, unix.IPPROTO_IP, unix.IP_RECVTTL, 1); err != nil {
+			return err
+		}
+		if err = unix.SetsockoptTimeval(rfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10}); err != nil {
+			return err
+		}
+		return unix.Bind(rfd, &unix.SockaddrInet4{Addr: p.B.Addr.As4(), Port: 7500})
+	})
+	if err != nil {
+		t.Fatalf("receiver on %s: %v", p.B.NS, err)
+	}
+	defer unix.Close(rfd)
+	e := accelEnv(t, p.A)
+	code := fmt.Sprintf(`
+import socket
+IP_RECVERR, IP_RECVTTL = 11, 12
+dst = ("%s", 7500)
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+a.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+a.bind(("0.0.0.0", 7401))
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+b2 = b.dup()
+b2.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
+b.bind(("0.0.0.0", 7402))
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 33)
+c.bind(("0.0.0.0", 7403))
+c.sendto(b"c", dst)
+d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+d.bind(("0.0.0.0", 7404))
+d.sendto(b"d", dst)
+e = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+e.bind(("0.0.0.0", 7405))
+e.sendto(b"e", dst)
+e.close()
+print("sent")
+`, p.B.Addr)
+	if out := run(t, p.A, e, time.Minute, "python3", "-c", code); strings.TrimSpace(out) != "sent" {
+		t.Fatalf("got %q", out)
+	}
+	def, err := p.A.Command("cat", "/proc/sys/net/ipv4/ip_default_ttl").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dflt, err := strconv.Atoi(strings.TrimSpace(string(def)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"c": 33, "d": dflt, "e": dflt}
+	got := map[string]int{}
+	for range want {
+		buf, oob := make([]byte, 64), make([]byte, 64)
+		n, oobn, _, _, err := unix.Recvmsg(rfd, buf, oob, 0)
+		if err != nil {
+			t.Fatalf("receive: %v (got %v so far)", err, got)
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_TTL && len(m.Data) >= 4 {
+				got[string(buf[:n])] = int(binary.NativeEndian.Uint32(m.Data))
+			}
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("TTLs the datagrams came with: %v, want %v", got, want)
+	}
+	st := readStats(t, e.stats)
+	var acc []string
+	for _, s := range st.Sockets {
+		acc = append(acc, s.Local)
+	}
+	slices.Sort(acc)
+	if fmt.Sprint(acc) != "[0.0.0.0:7403 0.0.0.0:7404 0.0.0.0:7405]" {
+		t.Errorf("accelerated sockets %v, want those bound to 7403 to 7405", acc)
+	}
+	for _, why := range []string{"IP_RECVERR is on", "IP_RECVTTL is on"} {
+		if st.Fallbacks[why] != 1 {
+			t.Errorf("fallbacks %v: want one %q", st.Fallbacks, why)
+		}
 	}
 }
