@@ -152,9 +152,10 @@ static inline void set_kind(int fd, int k)
 /* Candidates this process made with socket() and has set no option on
  * since, nor duplicated: their options are all the kernel's defaults, so
  * the shim's decision need not read them back (some thirty getsockopt
- * calls, a third of a bind's decision). A bit an fd, in words the Go part
- * reads with atomic loads. An option set where no interposer sees it (a
- * raw system call) is missed, as such calls always are. */
+ * calls: half a bind's decision, 86 against 44 us measured). A bit an
+ * fd, in words the Go part reads with atomic loads. An option set where
+ * no interposer sees it (a raw system call) is missed, as such calls
+ * always are. */
 static uint32_t pristine[FD_TABLE / 32];
 
 static inline void set_pristine(int fd, int on)
@@ -970,7 +971,7 @@ static int surely_kernel(const struct sockaddr *sa, socklen_t len, int remote)
 		return ntohs(in->sin_port) == 53 && !getenv("ACCEL_RULES");
 	/* Once Go is loaded the shim decides: it looks the address up with
 	 * one netlink dump, where getifaddrs makes two (every link's
-	 * attributes among them), a fifth of a bind's decision. */
+	 * attributes among them), about a tenth of a bind's decision. */
 	if (a == INADDR_ANY || IN_MULTICAST(a) || a == INADDR_BROADCAST || go_state != GO_UNLOADED)
 		return 0;
 	return !on_accel_iface(a);
