@@ -107,9 +107,9 @@ func (sh *Shim) Stats() Stats {
 	return out
 }
 
-// Exit is the process's last call: the datagrams still waiting for a
-// neighbour's resolution go to the kernel, which sends them after the
-// process is gone (stack.PendingToKernel).
+// Exit is the process's last call: every stack sends what it queued, and
+// the datagrams still waiting for a neighbour's resolution go to the
+// kernel, which sends them after the process is gone (stack.AtExit).
 func (sh *Shim) Exit() {
 	sh.mu.Lock()
 	stacks := make([]*stack.Stack, 0, len(sh.stacks))
@@ -118,7 +118,7 @@ func (sh *Shim) Exit() {
 	}
 	sh.mu.Unlock()
 	for _, st := range stacks {
-		st.PendingToKernel()
+		st.AtExit()
 	}
 }
 

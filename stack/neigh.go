@@ -119,14 +119,19 @@ func (s *Stack) pendingToKernel(u *UDPSocket) {
 	}
 }
 
-// PendingToKernel gives the kernel every datagram still waiting for a
-// neighbour (pendingToKernel): at the process's exit.
-func (s *Stack) PendingToKernel() {
+// AtExit is the stack's part of the process's exit, after which neither
+// the flush timer nor a resolution will come: it rings the doorbell for
+// the datagrams a stream queued (a sender that exited within txFlushAfter
+// of its last sends lost them), and gives the kernel every datagram still
+// waiting for a neighbour (pendingToKernel).
+func (s *Stack) AtExit() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.closed {
-		s.pendingToKernel(nil)
+	if s.closed {
+		return
 	}
+	s.ring()
+	s.pendingToKernel(nil)
 }
 
 // failHop drops what waited for hop; the sockets that sent it learn of it

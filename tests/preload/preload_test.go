@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/accelnet/accel/tests/netns"
 )
 
 // TestConformance runs the same program through the UDP socket API on the
@@ -431,27 +433,11 @@ print("second bind", s.getsockname()[1])
 // default. The program sends to a neighbour it has not resolved yet and
 // exits at once, one socket closed before: every datagram must still
 // arrive, as the kernel sends what waited for the neighbour after the
-// process is gone (stack.PendingToKernel).
+// process is gone (stack.AtExit).
 func TestOptionsBeforeDecision(t *testing.T) {
 	need(t, "python3")
 	p := pair(t)
-	var rfd int
-	err := p.B.Do(func() (err error) {
-		if rfd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
-			return err
-		}
-		if err = unix.SetsockoptInt(rfd, unix.IPPROTO_IP, unix.IP_RECVTTL, 1); err != nil {
-			return err
-		}
-		if err = unix.SetsockoptTimeval(rfd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 10}); err != nil {
-			return err
-		}
-		return unix.Bind(rfd, &unix.SockaddrInet4{Addr: p.B.Addr.As4(), Port: 7500})
-	})
-	if err != nil {
-		t.Fatalf("receiver on %s: %v", p.B.NS, err)
-	}
-	defer unix.Close(rfd)
+	rfd := kernelReceiver(t, p.B, 7500, 10*time.Second)
 	e := accelEnv(t, p.A)
 	code := fmt.Sprintf(`
 import socket
@@ -522,5 +508,69 @@ print("sent")
 		if st.Fallbacks[why] != 1 {
 			t.Errorf("fallbacks %v: want one %q", st.Fallbacks, why)
 		}
+	}
+}
+
+// kernelReceiver is a kernel UDP socket on h at port that reports each
+// datagram's TTL (IP_RECVTTL) and gives up a receive after timeout.
+func kernelReceiver(t *testing.T, h *netns.Host, port int, timeout time.Duration) int {
+	t.Helper()
+	var fd int
+	err := h.Do(func() (err error) {
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		if err = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_RECVTTL, 1); err != nil {
+			return err
+		}
+		if err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20); err != nil {
+			return err
+		}
+		tv := unix.NsecToTimeval(timeout.Nanoseconds())
+		if err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrInet4{Addr: h.Addr.As4(), Port: port})
+	})
+	if err != nil {
+		t.Fatalf("receiver on %s: %v", h.NS, err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// TestExitSendsQueued runs a program that sends a burst of datagrams and
+// exits at once, ten times. A stream's datagrams wait up to 100 µs for one
+// doorbell (stack.transmit); at the exit the stack must ring it (AtExit).
+// It lost the tail of the burst in about half the runs before. The runs
+// go without a stats file, whose writing at the exit gave the flush
+// timer time to fire; one more run with it shows the datagrams went
+// through the VI.
+func TestExitSendsQueued(t *testing.T) {
+	p := pair(t)
+	rfd := kernelReceiver(t, p.B, 7500, 2*time.Second)
+	e := accelEnv(t, p.A)
+	noStats := &env{dir: e.dir, vars: append(slices.Clone(e.vars), "ACCEL_STATS_FILE=")}
+	const n = 203 // not a whole number of 32-datagram batches
+	buf := make([]byte, 64)
+	for i := range 11 {
+		ev := noStats
+		if i == 10 {
+			ev = e
+		}
+		run(t, p.A, ev, time.Minute, filepath.Join(e.dir, "burst"), p.B.Addr.String(), "7500", strconv.Itoa(n))
+		got := 0
+		for got < n+1 {
+			if _, _, err := unix.Recvfrom(rfd, buf, 0); err != nil {
+				break
+			}
+			got++
+		}
+		if got != n+1 {
+			t.Fatalf("run %d: %d of %d datagrams arrived", i, got, n+1)
+		}
+	}
+	if _, out := viDatagrams(readStats(t, e.stats)); out < n+1 {
+		t.Fatalf("%d datagrams went out through the VI, want %d", out, n+1)
 	}
 }
