@@ -528,6 +528,10 @@ func accel_go_handover(all C.int) {
 	if all != 0 {
 		sh.HandoverAll("fork: parent and child share the kernel's socket")
 	} else {
+		// An exec replaces the stacks with the image: what they still
+		// hold to send goes out first (harmless if the exec fails, or
+		// for a spawn, where this process goes on).
+		sh.Exit()
 		sh.HandoverInherited("exec or spawn: the new program inherits the socket")
 	}
 }

@@ -107,9 +107,10 @@ func (sh *Shim) Stats() Stats {
 	return out
 }
 
-// Exit is the process's last call: every stack sends what it queued, and
-// the datagrams still waiting for a neighbour's resolution go to the
-// kernel, which sends them after the process is gone (stack.AtExit).
+// Exit is called when the stacks are about to vanish with the process's
+// image (its exit, an exec): every stack sends what it queued, and the
+// datagrams still waiting for a neighbour's resolution go to the kernel,
+// which sends them after the stacks are gone (stack.AtExit).
 func (sh *Shim) Exit() {
 	sh.mu.Lock()
 	stacks := make([]*stack.Stack, 0, len(sh.stacks))

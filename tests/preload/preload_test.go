@@ -435,14 +435,10 @@ print("second bind", s.getsockname()[1])
 // arrive, as the kernel sends what waited for the neighbour after the
 // process is gone (stack.AtExit).
 func TestOptionsBeforeDecision(t *testing.T) {
-	need(t, "python3")
-	p := pair(t)
-	rfd := kernelReceiver(t, p.B, 7500, 10*time.Second)
-	e := accelEnv(t, p.A)
-	code := fmt.Sprintf(`
+	p, e, rfd, out := pythonToReceiver(t, `
 import socket
 IP_RECVERR, IP_RECVTTL = 11, 12
-dst = ("%s", 7500)
+dst = (RECEIVER, 7500)
 a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 a.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
 a.bind(("0.0.0.0", 7401))
@@ -462,8 +458,8 @@ e.bind(("0.0.0.0", 7405))
 e.sendto(b"e", dst)
 e.close()
 print("sent")
-`, p.B.Addr)
-	if out := run(t, p.A, e, time.Minute, "python3", "-c", code); strings.TrimSpace(out) != "sent" {
+`)
+	if strings.TrimSpace(out) != "sent" {
 		t.Fatalf("got %q", out)
 	}
 	def, err := p.A.Command("cat", "/proc/sys/net/ipv4/ip_default_ttl").Output()
@@ -573,4 +569,40 @@ func TestExitSendsQueued(t *testing.T) {
 	if _, out := viDatagrams(readStats(t, e.stats)); out < n+1 {
 		t.Fatalf("%d datagrams went out through the VI, want %d", out, n+1)
 	}
+}
+
+// TestExecSendsPending sends a datagram to a neighbour not yet resolved
+// and execs at once: the stacks vanish with the image, so what waits for
+// the neighbour must go to the kernel first (Shim.Exit at the exec's
+// hand-over), which sends it once it has resolved the neighbour.
+func TestExecSendsPending(t *testing.T) {
+	_, _, rfd, _ := pythonToReceiver(t, `
+import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7406))
+s.sendto(b"before exec", (RECEIVER, 7500))
+os.execv("/bin/true", ["true"])
+`)
+	buf := make([]byte, 64)
+	n, _, err := unix.Recvfrom(rfd, buf, 0)
+	if err != nil {
+		t.Fatalf("the datagram sent before the exec did not arrive: %v", err)
+	}
+	if string(buf[:n]) != "before exec" {
+		t.Fatalf("received %q, want the datagram sent before the exec", buf[:n])
+	}
+}
+
+// pythonToReceiver runs code in python3 under the preload on a new pair's
+// first host, with RECEIVER set to the address of a kernelReceiver on the
+// second host at port 7500. It returns the pair, the environment, the
+// receiver and what the program printed.
+func pythonToReceiver(t *testing.T, code string) (*netns.Pair, *env, int, string) {
+	t.Helper()
+	need(t, "python3")
+	p := pair(t)
+	rfd := kernelReceiver(t, p.B, 7500, 10*time.Second)
+	e := accelEnv(t, p.A)
+	out := run(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf("RECEIVER = %q\n", p.B.Addr.String())+code)
+	return p, e, rfd, out
 }
