@@ -112,15 +112,20 @@ func (sh *Shim) Stats() Stats {
 // datagrams still waiting for a neighbour's resolution go to the kernel,
 // which sends them after the stacks are gone (stack.AtExit).
 func (sh *Shim) Exit() {
+	for _, is := range sh.stackList(nil) {
+		is.st.AtExit()
+	}
+}
+
+// stackList appends the stacks to out, as they are now: the callers work
+// on each without sh.mu, which a stack's work must not hold.
+func (sh *Shim) stackList(out []*ifStack) []*ifStack {
 	sh.mu.Lock()
-	stacks := make([]*stack.Stack, 0, len(sh.stacks))
+	defer sh.mu.Unlock()
 	for _, is := range sh.stacks {
-		stacks = append(stacks, is.st)
+		out = append(out, is)
 	}
-	sh.mu.Unlock()
-	for _, st := range stacks {
-		st.AtExit()
-	}
+	return out
 }
 
 // statsMu orders the writers of the stats file (the periodic one, exit).
@@ -190,12 +195,7 @@ func (sh *Shim) progress(t *time.Timer, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case now := <-t.C:
-			sh.mu.Lock()
-			stacks = stacks[:0]
-			for _, is := range sh.stacks {
-				stacks = append(stacks, is)
-			}
-			sh.mu.Unlock()
+			stacks = sh.stackList(stacks[:0])
 			timed := false
 			for _, is := range stacks {
 				if !is.polled.Swap(false) {
