@@ -533,6 +533,9 @@ func accel_go_handover(all C.int) {
 		// for a spawn, where this process goes on).
 		sh.Exit()
 		sh.HandoverInherited("exec or spawn: the new program inherits the socket")
+		// The image's summary, as at an exit: the new one, if it
+		// accelerates, writes its own.
+		sh.WriteStats()
 	}
 }
 

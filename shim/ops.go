@@ -632,25 +632,32 @@ func (sh *Shim) recvOptions(s *Socket, fd int) {
 // stack queued is still read first, and then the kernel's socket serves
 // it. Before a fork or an exec every socket is handed over, so that
 // parent and children share the kernel's socket as they would without
-// accel (ARCHITECTURE §7).
-func (sh *Shim) Handover(s *Socket, why string) {
+// accel (ARCHITECTURE §7); then (share) what the stack queued moves into
+// the kernel's socket, for whichever process reads first.
+func (sh *Shim) Handover(s *Socket, why string) { sh.handover(s, why, false) }
+
+func (sh *Shim) handover(s *Socket, why string, share bool) {
 	if s.u.Detached() {
 		return
 	}
-	s.u.Detach()
+	moved, err := s.u.Detach(share)
 	sh.restoreEpolls(s)
 	sh.fallback(-1, why)
-	sh.log.Info("socket handed back to the kernel", zap.String("reason", why), zap.Int("queued", s.u.Queued()))
+	if err != nil {
+		sh.log.Warn("queued datagrams stay with this process: another that shares the socket will not see them",
+			zap.String("reason", why), zap.Int("moved", moved), zap.Int("kept", s.u.Queued()), zap.Error(err))
+	}
+	sh.log.Info("socket handed back to the kernel", zap.String("reason", why), zap.Int("requeued", moved), zap.Int("queued", s.u.Queued()))
 	sh.settle(s)
 }
 
-// HandoverAll hands every socket back to the kernel (fork, exec).
+// HandoverAll hands every socket back to the kernel (fork).
 func (sh *Shim) HandoverAll(why string) {
 	seen := map[*Socket]bool{}
 	sh.fds.each(func(fd int, s *Socket) {
 		if !seen[s] {
 			seen[s] = true
-			sh.Handover(s, why)
+			sh.handover(s, why, true)
 		}
 	})
 }
@@ -673,7 +680,7 @@ func (sh *Shim) HandoverInherited(why string) {
 		}
 		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && fl&unix.FD_CLOEXEC == 0 {
 			seen[s] = true
-			sh.Handover(s, why)
+			sh.handover(s, why, true)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package shim
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -50,6 +51,22 @@ func echoPeer(t *testing.T, b *netns.Host, local, remote netip.AddrPort, stop ch
 		}
 	}()
 	t.Cleanup(func() { <-done; unix.Close(fd) })
+}
+
+// echoed is a shim whose socket on port lport of a new pair's first host
+// is connected to an echoPeer on port pport of the second; it returns the
+// shim, the socket's fd and the peer's address.
+func echoed(t *testing.T, lport, pport uint16) (*Shim, int, netip.AddrPort) {
+	if why := netns.Missing(); why != "" {
+		t.Skip(why)
+	}
+	p := netns.New(t, netns.Options{})
+	local, peer := netip.AddrPortFrom(p.A.Addr, lport), netip.AddrPortFrom(p.B.Addr, pport)
+	stop := make(chan struct{})
+	echoPeer(t, p.B, peer, local, stop)
+	t.Cleanup(func() { close(stop) }) // before echoPeer's, which waits for it
+	sh, fd := shimOn(t, p.A, local, peer)
+	return sh, fd, peer
 }
 
 // shimOn makes a shim accelerating a's interface, and an accelerated
@@ -114,15 +131,7 @@ func roundTrip(t testing.TB, sh *Shim, fd int, out, in [][]byte) {
 // TestDataPathAllocs holds the shim's steady-state calls to no allocation:
 // send, receive, readiness, and a wait's arm and disarm.
 func TestDataPathAllocs(t *testing.T) {
-	if why := netns.Missing(); why != "" {
-		t.Skip(why)
-	}
-	p := netns.New(t, netns.Options{})
-	local, peer := netip.AddrPortFrom(p.A.Addr, 9910), netip.AddrPortFrom(p.B.Addr, 9911)
-	stop := make(chan struct{})
-	echoPeer(t, p.B, peer, local, stop)
-	defer close(stop)
-	sh, fd := shimOn(t, p.A, local, peer)
+	sh, fd, _ := echoed(t, 9910, 9911)
 	s := sh.Lookup(fd)
 	out, in := [][]byte{make([]byte, 64)}, [][]byte{make([]byte, 2048)}
 	roundTrip(t, sh, fd, out, in) // warm: neighbour, buffers
@@ -168,15 +177,7 @@ func TestDataPathAllocs(t *testing.T) {
 // TestHandover hands a socket with a queued datagram back to the kernel:
 // the datagram is still read, then the kernel's socket serves the fd.
 func TestHandover(t *testing.T) {
-	if why := netns.Missing(); why != "" {
-		t.Skip(why)
-	}
-	p := netns.New(t, netns.Options{})
-	local, peer := netip.AddrPortFrom(p.A.Addr, 9920), netip.AddrPortFrom(p.B.Addr, 9921)
-	stop := make(chan struct{})
-	echoPeer(t, p.B, peer, local, stop)
-	defer close(stop)
-	sh, fd := shimOn(t, p.A, local, peer)
+	sh, fd, _ := echoed(t, 9920, 9921)
 	var forgot []int
 	sh.Forgot = func(fd int) { forgot = append(forgot, fd) }
 	s := sh.Lookup(fd)
@@ -207,6 +208,43 @@ func TestHandover(t *testing.T) {
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	if n, err := unix.Read(fd, buf); err != nil || string(buf[:n]) != "kernel" {
 		t.Fatalf("through the kernel: %q %v", buf[:n], err)
+	}
+}
+
+// TestHandoverShares hands a socket over as a fork does: the datagrams
+// the stack queued move into the kernel's socket, which the processes
+// that share it read, in their order and from their sender.
+func TestHandoverShares(t *testing.T) {
+	sh, fd, peer := echoed(t, 9923, 9924)
+	s := sh.Lookup(fd)
+	for i := range 3 {
+		if _, err := sh.Send(fd, [][]byte{fmt.Appendf(nil, "queued%d", i)}, netip.AddrPort{}, 0); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); s.u.Queued() <= i; {
+			s.u.ReadablePolled() // polls even with a datagram queued
+			if time.Now().After(deadline) {
+				t.Fatalf("%d echoes of %d", s.u.Queued(), i+1)
+			}
+		}
+	}
+	sh.HandoverAll("fork")
+	if n := s.u.Queued(); n != 0 || sh.Lookup(fd) != nil {
+		t.Fatalf("%d datagrams left in the stack; the fd is still the shim's: %v", n, sh.Lookup(fd) != nil)
+	}
+	buf := make([]byte, 64)
+	for i := range 3 {
+		n, from, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+		if err != nil {
+			t.Fatalf("datagram %d in the kernel's socket: %v", i, err)
+		}
+		f := from.(*unix.SockaddrInet4)
+		if got := netip.AddrPortFrom(netip.AddrFrom4(f.Addr), uint16(f.Port)); string(buf[:n]) != fmt.Sprintf("queued%d", i) || got != peer {
+			t.Fatalf("datagram %d: %q from %v, want queued%d from %v", i, buf[:n], got, i, peer)
+		}
+	}
+	if st := sh.Stats(); st.Stacks[0].Requeued != 3 {
+		t.Fatalf("requeued %d, want 3", st.Stacks[0].Requeued)
 	}
 }
 

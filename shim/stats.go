@@ -28,6 +28,7 @@ type StackStats struct {
 	RxKernel  uint64            `json:"rx_kernel"`
 	TxUDP     uint64            `json:"tx_udp"`
 	TxKernel  uint64            `json:"tx_kernel"`
+	Requeued  uint64            `json:"requeued,omitempty"`
 	RxBytes   uint64            `json:"vi_rx_bytes"`
 	TxBytes   uint64            `json:"vi_tx_bytes"`
 	Drops     map[string]uint64 `json:"drops"`
@@ -80,7 +81,7 @@ func (sh *Shim) Stats() Stats {
 		c := is.st.Stats()
 		v := is.vi.Stats()
 		ss := StackStats{Interface: is.key.ifname, Thread: is.key.tid, Queue: is.port.Queue(),
-			RxFrames: c.RxFrames, RxUDP: c.RxUDP, RxKernel: c.RxKernel, TxUDP: c.TxUDP, TxKernel: c.TxKernel,
+			RxFrames: c.RxFrames, RxUDP: c.RxUDP, RxKernel: c.RxKernel, TxUDP: c.TxUDP, TxKernel: c.TxKernel, Requeued: c.Requeued,
 			RxBytes: v.RxBytes, TxBytes: v.TxBytes, Drops: map[string]uint64{},
 			ViRxFillEmpty: v.RxFillEmpty, ViRxRingFull: v.RxRingFull, ViTxRingFull: v.TxRingFull}
 		for d, n := range c.Drops {

@@ -58,6 +58,9 @@ type Stats struct {
 	RxKernel uint64 // datagrams kernel twins received (fragments, loopback, other interfaces)
 	TxUDP    uint64 // datagrams sent through the device
 	TxKernel uint64 // datagrams handed to kernel twins (other routes, over the MTU)
+	// Requeued counts received datagrams moved into their kernel twins
+	// when a fork or an exec shared the socket (requeue).
+	Requeued uint64
 	RxTCP    uint64 // TCP segments received
 	TxTCP    uint64 // TCP segments sent
 	// TimeWaitOverflow counts connections closed without TIME-WAIT for

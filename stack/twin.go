@@ -2,12 +2,15 @@ package stack
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/accelnet/accel/stack/wire"
 	"github.com/accelnet/accel/udp"
 	"github.com/accelnet/accel/vi"
 )
@@ -100,6 +103,75 @@ func (k *kernel) sendTwin(u *UDPSocket, b []byte, to netip.AddrPort) (int, error
 	}
 	k.s.stats.TxKernel++
 	return len(b), nil
+}
+
+// errGroupBound is why requeue leaves a socket's datagrams where they are.
+var errGroupBound = errors.New("bound to a multicast or broadcast address, which a datagram re-sent to a unicast address would not reach")
+
+// requeue moves the datagrams queued for u into its twin, the kernel's
+// socket, so that every process that shares the socket after a fork or an
+// exec reads them: the kernel's socket is all those processes have. (An
+// inetd-style service, or socat's UDP-RECVFROM with fork, waits for a
+// datagram, forks, and reads it in the child; the child found nothing.)
+// Each goes through a raw socket as the IPv4 datagram its peer sent, from
+// the peer's address and port to the socket's, which the kernel delivers
+// locally (over loopback, never onto the wire) to the socket bound there.
+// They keep their order, behind what the twin already holds. The TTL and
+// TOS the peer sent are not kept (a socket that asks for them is the
+// kernel's from the start), nor the interface IP_PKTINFO would name.
+//
+// A datagram that cannot be moved stays queued here, to be read first by
+// this process, as it was before: all of them when the socket is bound to
+// a group or broadcast address, or when no raw socket can be had (it
+// needs CAP_NET_RAW, which AF_XDP needs too); from the first the kernel
+// refuses. It returns how many moved. Called with s.mu held.
+func (k *kernel) requeue(u *UDPSocket) (int, error) {
+	if u.twin < 0 || u.q.Len() == 0 {
+		return 0, nil
+	}
+	bound := u.local.Addr().As4()
+	if netip.AddrFrom4(bound).IsMulticast() || u.isBroadcast(bound) {
+		return 0, errGroupBound
+	}
+	var raw int
+	err := vi.InNetns(k.netns, func() (err error) {
+		raw, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("open a raw socket to re-send the queued datagrams: %w", err)
+	}
+	defer unix.Close(raw)
+	const hdr = wire.IPv4Len + wire.UDPLen
+	pkt := make([]byte, hdr+udp.MaxPayload)
+	moved := 0
+	for {
+		n, _, from, m, ok := u.q.PopMeta(pkt[hdr:], true)
+		if !ok {
+			break
+		}
+		// The address it was sent to, if the socket is bound to all
+		// and the datagram kept it (IP_PKTINFO), so that the kernel
+		// reports the same; else the socket's, or the stack's.
+		dst := bound
+		if dst == ([4]byte{}) {
+			dst = k.s.addr
+			if a := netip.AddrFrom4(m.Dst); m.Dst != ([4]byte{}) && !a.IsMulticast() && !u.isBroadcast(m.Dst) {
+				dst = m.Dst
+			}
+		}
+		src := from.Addr().As4()
+		wire.UDP(pkt[wire.IPv4Len:]).Build(from.Port(), u.local.Port(), src, dst, n)
+		wire.IPv4(pkt).Build(&wire.IPv4Header{TTL: 64, Protocol: wire.ProtoUDP, Src: src, Dst: dst}, wire.UDPLen+n)
+		if err := unix.Sendto(raw, pkt[:hdr+n], unix.MSG_DONTWAIT, &unix.SockaddrInet4{Addr: dst}); err != nil {
+			return moved, fmt.Errorf("re-send a queued datagram to %v: %w", netip.AddrFrom4(dst), err)
+		}
+		u.q.PopMeta(nil, false)
+		moved++
+		k.s.stats.Requeued++
+		k.s.changes++
+	}
+	return moved, nil
 }
 
 // drainTwin moves what the twin received into the socket's queue, in the

@@ -552,13 +552,24 @@ func (u *UDPSocket) Generation() uint64 { u.s.mu.Lock(); defer u.s.mu.Unlock(); 
 // is released in the stack, and its twin is no longer read, so the kernel
 // socket alone receives from now on. What was already queued can still be
 // read; sending still works, through the kernel. Before a fork or an exec
-// the shim detaches every socket another process may share.
-func (u *UDPSocket) Detach() {
+// the shim detaches every socket another process may share, with share
+// set: what was queued then moves into the kernel's socket, where every
+// process that shares it can read it (requeue), and Detach returns how
+// many datagrams moved, and why some could not.
+func (u *UDPSocket) Detach(share bool) (requeued int, err error) {
 	s := u.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if u.closed || u.detached.Load() {
-		return
+		return 0, nil
+	}
+	share = share && s.kern != nil
+	// Most of the queue moves while the filter still steers the flow
+	// here, and the rest (what arrives while it goes) after: only the
+	// datagrams of that moment can come out of order, behind ones the
+	// kernel took directly.
+	if share {
+		requeued, err = s.kern.requeue(u)
 	}
 	for len(u.groups) > 0 {
 		g := u.groups[0]
@@ -582,6 +593,12 @@ func (u *UDPSocket) Detach() {
 		s.kern.unwatchTwin(u)
 	}
 	u.detached.Store(true)
+	if share && err == nil {
+		var more int
+		more, err = s.kern.requeue(u)
+		requeued += more
+	}
+	return requeued, err
 }
 
 // detachDrain is how long Detach drains the device after the filter goes.

@@ -593,6 +593,59 @@ os.execv("/bin/true", ["true"])
 	}
 }
 
+// TestExecReadsQueued is an inetd-style hand-over: a program waits until
+// its socket is readable, then execs a program that reads the datagrams
+// from the inherited fd. The stack held them, and they died with the
+// image it belonged to; now the exec's hand-over moves them into the
+// kernel's socket (stack requeue), where the new program finds them, in
+// order and from their sender.
+func TestExecReadsQueued(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	rfd := kernelReceiver(t, p.B, 7500, 10*time.Second)
+	e := accelEnv(t, p.A)
+	srv := start(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf(`
+import os, select, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7408))
+s.sendto(b"bound", (%q, 7500))
+if not select.select([s], [], [], 10)[0]:
+    sys.exit("nothing came")
+time.sleep(0.3)  # the rest of the burst lands in the stack too
+os.set_inheritable(s.fileno(), True)
+os.execv(sys.executable, [sys.executable, "-c", """
+import socket
+s = socket.socket(fileno=%%d)
+s.settimeout(5)
+for i in range(3):
+    d, a = s.recvfrom(100)
+    print(d.decode(), a[0], a[1])
+""" %% s.fileno()])
+`, p.B.Addr.String()))
+	buf := make([]byte, 64)
+	n, from, err := unix.Recvfrom(rfd, buf, 0)
+	if err != nil || string(buf[:n]) != "bound" {
+		t.Fatalf("the program did not say it was bound: %q %v\n%s", buf[:n], err, srv.err.String())
+	}
+	for i := range 3 {
+		if err := unix.Sendto(rfd, fmt.Appendf(nil, "queued%d", i), 0, from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := srv.wait(t)
+	var want strings.Builder
+	for i := range 3 {
+		fmt.Fprintf(&want, "queued%d %s 7500\n", i, p.B.Addr)
+	}
+	if out != want.String() {
+		t.Fatalf("the exec'd program read %q, want %q", out, want.String())
+	}
+	st := readStats(t, e.stats)
+	if len(st.Stacks) != 1 || st.Stacks[0].RxUDP != 3 || st.Stacks[0].Requeued != 3 {
+		t.Fatalf("want the 3 datagrams in through the VI and moved to the kernel's socket at the exec: %+v", st.Stacks)
+	}
+}
+
 // pythonToReceiver runs code in python3 under the preload on a new pair's
 // first host, with RECEIVER set to the address of a kernelReceiver on the
 // second host at port 7500. It returns the pair, the environment, the

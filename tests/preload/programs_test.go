@@ -83,6 +83,34 @@ func TestSocat(t *testing.T) {
 	acceleratedBytes(t, eb, bytes, bytes)
 }
 
+// TestSocatForkPerDatagram runs socat's UDP-RECVFROM with fork, which
+// waits for a datagram, forks, and has the child read it and answer (the
+// way inetd runs a UDP service). The first datagram came through the VI
+// and waited in the stack; the fork's hand-over must move it into the
+// kernel's socket, where the child reads it (the child got nothing, and
+// every request went unanswered). The sockets stay the kernel's after the
+// fork, so the next requests go through the kernel.
+func TestSocatForkPerDatagram(t *testing.T) {
+	need(t, "socat")
+	p := pair(t)
+	eb := accelEnv(t, p.B)
+	srv := start(t, p.B, eb, time.Minute, "socat", "-T", "2", "UDP-RECVFROM:9806,fork", "EXEC:cat")
+	bound(t, p.B, "udp", "9806")
+	for i := 1; i <= 3; i++ {
+		msg := fmt.Sprintf("request%d", i)
+		out := run(t, p.A, kernelEnv(t), 30*time.Second, "sh", "-c",
+			fmt.Sprintf("echo %s | socat -T 3 - UDP:%s:9806", msg, p.B.Addr))
+		if out != msg+"\n" {
+			t.Fatalf("request %d: the forked child answered %q", i, out)
+		}
+	}
+	srv.stop()
+	st := readStats(t, eb.stats)
+	if len(st.Stacks) != 1 || st.Stacks[0].RxUDP != 1 || st.Stacks[0].Requeued != 1 {
+		t.Fatalf("want the first request in through the VI and moved to the kernel's socket at the fork: %+v", st.Stacks)
+	}
+}
+
 // TestNetcat sends datagrams with nc -u to nc -u -l.
 func TestNetcat(t *testing.T) {
 	need(t, "nc")
