@@ -11,7 +11,8 @@ GOLIBLDFLAGS := -X=runtime.godebugDefault=asyncpreemptoff=1
 # Debian packages the tests and benchmarks need, by the command each gives.
 NEEDS   := ip:iproute2 ethtool:ethtool ping:iputils-ping gcc:gcc python3:python3 \
            sockperf:sockperf socat:socat nc:netcat-openbsd iperf3:iperf3 nginx:nginx \
-           redis-server:redis-server redis-cli:redis-tools curl:curl
+           redis-server:redis-server redis-cli:redis-tools curl:curl \
+           memcached:memcached
 
 .PHONY: all build test bench deps generate vet clean
 

@@ -165,6 +165,54 @@ func TestIperf3(t *testing.T) {
 	t.Logf("iperf3 -u: %d packets, %d lost, %.1f Mbit/s", s.Packets, s.LostPackets, s.Bits/1e6)
 }
 
+// TestMemcachedUDP runs memcached's UDP protocol: four worker threads,
+// each in libevent's epoll over its own dup of the one UDP socket, served
+// by four client threads at once (python3, under the preload too). Every
+// answer must carry its request's id and the value set; with one stack
+// per process, and with one per thread, where the socket is made on the
+// main thread and served on the workers'.
+func TestMemcachedUDP(t *testing.T) {
+	need(t, "memcached", "python3")
+	for _, mode := range []string{"ACCEL_STACK_PER_THREAD=0", "ACCEL_STACK_PER_THREAD=1"} {
+		t.Run(mode, func(t *testing.T) {
+			p := pair(t)
+			eb, ea := accelEnv(t, p.B, mode), accelEnv(t, p.A)
+			srv := start(t, p.B, eb, time.Minute, "memcached", "-U", "11311", "-p", "0", "-l", p.B.Addr.String(), "-u", "root", "-t", "4")
+			bound(t, p.B, "udp", "11311")
+			const clients, gets = 4, 500
+			out := run(t, p.A, ea, time.Minute, "python3", "-c", fmt.Sprintf(`
+import socket, struct, threading
+SERVER = (%q, 11311)
+def request(s, rid, cmd):
+    # memcached's UDP frame: request id, sequence, datagrams, reserved
+    s.sendto(struct.pack("!HHHH", rid, 0, 1, 0) + cmd, SERVER)
+    d, _ = s.recvfrom(65536)
+    got, seq, total, _ = struct.unpack("!HHHH", d[:8])
+    assert (got, seq, total) == (rid, 0, 1), (rid, got, seq, total)
+    return d[8:]
+def client(c, res):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    v = b"value-%%d" %% c
+    assert request(s, 1, b"set key%%d 0 0 %%d\r\n%%s\r\n" %% (c, len(v), v)) == b"STORED\r\n"
+    want = b"VALUE key%%d 0 %%d\r\n%%s\r\nEND\r\n" %% (c, len(v), v)
+    res[c] = sum(request(s, 2 + i, b"get key%%d\r\n" %% c) == want for i in range(%d))
+res = [0] * %d
+ts = [threading.Thread(target=client, args=(c, res)) for c in range(len(res))]
+for x in ts: x.start()
+for x in ts: x.join()
+print(sum(res))
+`, p.B.Addr.String(), gets, clients))
+			if strings.TrimSpace(out) != strconv.Itoa(clients*gets) {
+				t.Fatalf("%s right answers, want %d", strings.TrimSpace(out), clients*gets)
+			}
+			srv.stop()
+			accelerated(t, eb, clients*(gets+1))
+			accelerated(t, ea, clients*(gets+1))
+		})
+	}
+}
+
 // TestPassThrough runs programs that accel does not accelerate (TCP, not
 // yet; fork-heavy shells) under the preload with acceleration configured:
 // they must work exactly as before, each within a time bound.
