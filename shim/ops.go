@@ -49,7 +49,38 @@ func (sh *Shim) Bind(fd int, ap netip.AddrPort) error {
 		sh.release(fd, s, "bound to "+a.String()+", not the stack's address")
 		return ErrForget
 	}
+	if ap.Port() != 0 && s.u.Reuses() {
+		who, err := sh.sharerOf(ap)
+		if err != nil {
+			sh.log.Warn("cannot look for sockets sharing the port; accelerating it anyway", zap.Stringer("local", ap), zap.Error(err))
+		} else if who != "" {
+			sh.log.Info("port shared with a socket the kernel serves", zap.Stringer("local", ap), zap.String("sharer", who))
+			sh.release(fd, s, "its port is shared with a socket the kernel serves")
+			return ErrForget
+		}
+	}
 	return sh.steered(fd, s, s.u.Bind(ap))
+}
+
+// ownsInode reports whether inode is one of this process's accelerated
+// sockets (whose kernel sockets are the application's own fds).
+func (sh *Shim) ownsInode(inode uint32) (yes bool) {
+	sh.fds.each(func(fd int, s *Socket) {
+		var st unix.Stat_t
+		if !yes && !s.u.Detached() && s.u.LocalAddr().IsValid() && unix.Fstat(fd, &st) == nil && st.Ino == uint64(inode) {
+			yes = true
+		}
+	})
+	return yes
+}
+
+// portAccelerated reports whether one of this process's accelerated
+// sockets is bound to port.
+func (sh *Shim) portAccelerated(port uint16) (yes bool) {
+	sh.fds.each(func(fd int, s *Socket) {
+		yes = yes || (!s.u.Detached() && s.u.LocalAddr().Port() == port)
+	})
+	return yes
 }
 
 // steered finishes a bind or connect: a flow that cannot be steered to

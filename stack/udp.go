@@ -100,6 +100,14 @@ func (u *UDPSocket) SetBoundToDevice(on bool) { u.s.mu.Lock(); u.boundDev = on; 
 func (u *UDPSocket) SetReuseAddr(on bool) { u.s.mu.Lock(); u.reuseAddr = on; u.s.mu.Unlock() }
 func (u *UDPSocket) SetReusePort(on bool) { u.s.mu.Lock(); u.reusePort = on; u.s.mu.Unlock() }
 
+// Reuses reports whether SO_REUSEADDR or SO_REUSEPORT is on: the port may
+// be shared with other sockets.
+func (u *UDPSocket) Reuses() bool {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	return u.reuseAddr || u.reusePort
+}
+
 // SetBroadcast is SO_BROADCAST: without it, sending to a broadcast address
 // fails with EACCES.
 func (u *UDPSocket) SetBroadcast(on bool) { u.s.mu.Lock(); u.broadcast = on; u.s.mu.Unlock() }

@@ -3,6 +3,7 @@ package preload_test
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -643,6 +644,77 @@ for i in range(3):
 	st := readStats(t, e.stats)
 	if len(st.Stacks) != 1 || st.Stacks[0].RxUDP != 3 || st.Stacks[0].Requeued != 3 {
 		t.Fatalf("want the 3 datagrams in through the VI and moved to the kernel's socket at the exec: %+v", st.Stacks)
+	}
+}
+
+// TestGroupSharedWithKernel has two subscribers of one group and port on
+// one host: one the kernel serves (no preload), then one under the
+// preload. Linux gives each a copy of every datagram; the filter would
+// have steered them all to the second's VI, and the first got none of
+// 20. The second's bind must see the first (sock_diag) and stay with the
+// kernel, so both get all 20.
+func TestGroupSharedWithKernel(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	const port, group = 7610, "239.1.2.3"
+	rfd := kernelReceiver(t, p.B, 7500, 10*time.Second)
+	sub := fmt.Sprintf(`
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", %d))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(%q) + socket.inet_aton(%q))
+s.sendto(b"joined", (%q, 7500))
+s.settimeout(10)
+n = 0
+while s.recv(100) != b"end":
+    n += 1
+print(n)
+`, port, group, p.A.Addr, p.B.Addr)
+	joined := func() {
+		t.Helper()
+		buf := make([]byte, 16)
+		if n, _, err := unix.Recvfrom(rfd, buf, 0); err != nil || string(buf[:n]) != "joined" {
+			t.Fatalf("a subscriber did not join: %q %v", buf[:n], err)
+		}
+	}
+	kern := start(t, p.A, kernelEnv(t), time.Minute, "python3", "-c", sub)
+	joined()
+	e := accelEnv(t, p.A)
+	acc := start(t, p.A, e, time.Minute, "python3", "-c", sub)
+	joined()
+	err := p.B.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		if err := unix.SetsockoptInet4Addr(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, p.B.Addr.As4()); err != nil {
+			return err
+		}
+		to := &unix.SockaddrInet4{Addr: netip.MustParseAddr(group).As4(), Port: port}
+		for i := range 21 {
+			msg := []byte("tick")
+			if i == 20 {
+				msg = []byte("end")
+			}
+			if err := unix.Sendto(fd, msg, 0, to); err != nil {
+				return err
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("send to the group: %v", err)
+	}
+	for name, sub := range map[string]*proc{"the kernel's subscriber": kern, "the preloaded subscriber": acc} {
+		if out := strings.TrimSpace(sub.wait(t)); out != "20" {
+			t.Errorf("%s received %s of 20", name, out)
+		}
+	}
+	if st := readStats(t, e.stats); st.Fallbacks["its port is shared with a socket the kernel serves"] != 1 {
+		t.Errorf("the preloaded subscriber's socket was not left with the kernel: %+v", st)
 	}
 }
 
