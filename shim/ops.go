@@ -50,7 +50,7 @@ func (sh *Shim) Bind(fd int, ap netip.AddrPort) error {
 		return ErrForget
 	}
 	if ap.Port() != 0 && s.u.Reuses() {
-		who, err := sh.sharerOf(ap)
+		who, err := sh.sharerOf(s.u.Stack(), ap)
 		if err != nil {
 			sh.log.Warn("cannot look for sockets sharing the port; accelerating it anyway", zap.Stringer("local", ap), zap.Error(err))
 		} else if who != "" {
@@ -66,10 +66,7 @@ func (sh *Shim) Bind(fd int, ap netip.AddrPort) error {
 // sockets (whose kernel sockets are the application's own fds).
 func (sh *Shim) ownsInode(inode uint32) (yes bool) {
 	sh.fds.each(func(fd int, s *Socket) {
-		var st unix.Stat_t
-		if !yes && !s.u.Detached() && s.u.LocalAddr().IsValid() && unix.Fstat(fd, &st) == nil && st.Ino == uint64(inode) {
-			yes = true
-		}
+		yes = yes || (s.inode == inode && !s.u.Detached())
 	})
 	return yes
 }

@@ -133,6 +133,7 @@ type Socket struct {
 	u      *stack.UDPSocket
 	is     *ifStack
 	reason string
+	inode  uint32 // its kernel socket's (the fd's), as sock_diag names it
 
 	mu       sync.Mutex
 	fds      []int // the application's fds for it; fds[0] is the twin
@@ -409,6 +410,10 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 		return nil, sh.noVI(fd, fmt.Errorf("adopt fd %d: %w", fd, err))
 	}
 	s := &Socket{u: u, is: is, reason: d.Reason, fds: []int{fd}}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil {
+		s.inode = uint32(st.Ino)
+	}
 	sh.mirrorOptions(s, fd, fresh)
 	if pre != nil {
 		for _, g := range pre.groups {

@@ -205,9 +205,12 @@ func (sh *Shim) progress(t *time.Timer, stop <-chan struct{}) {
 				timed = timed || is.st.Timed()
 			}
 			every = progressPeriod(every, timed)
-			if sh.cfg.StatsFile != "" && len(stacks) > 0 && now.Sub(lastStats) >= time.Second {
+			if len(stacks) > 0 && now.Sub(lastStats) >= time.Second {
 				lastStats = now
-				sh.WriteStats()
+				sh.watchSharers()
+				if sh.cfg.StatsFile != "" {
+					sh.WriteStats()
+				}
 			}
 			clear(stacks)
 			t.Reset(every)

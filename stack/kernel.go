@@ -36,6 +36,7 @@ type kernel struct {
 	twins   map[int]*UDPSocket
 	pmtu    map[[4]byte]int // path MTU learnt from ICMP (RFC 1191)
 	icmp    int             // raw ICMP socket, once the stack has TCP (pmtu.go)
+	diag    sockDiag        // the kernel's list of UDP sockets (sockdiag.go)
 	checked time.Duration
 	buf     []byte
 	evs     [32]unix.EpollEvent
@@ -82,7 +83,7 @@ func (n neighbour) valid() bool {
 const kernelCheckEvery = 10 * time.Millisecond
 
 func newKernel(s *Stack) (_ *kernel, err error) {
-	k := &kernel{s: s, nl: -1, epfd: -1, stopfd: -1, wakefd: -1, icmp: -1, neigh: map[[4]byte]neighbour{}, asked: map[[4]byte]time.Duration{},
+	k := &kernel{s: s, nl: -1, epfd: -1, stopfd: -1, wakefd: -1, icmp: -1, diag: sockDiag{fd: -1}, neigh: map[[4]byte]neighbour{}, asked: map[[4]byte]time.Duration{},
 		twins: map[int]*UDPSocket{}, pmtu: map[[4]byte]int{}, buf: make([]byte, 1<<16),
 		rearm: make(chan struct{}, 1), stopped: make(chan struct{})}
 	defer func() {
@@ -118,6 +119,12 @@ func newKernel(s *Stack) (_ *kernel, err error) {
 	}
 	if k.wakefd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		return nil, fmt.Errorf("kernel mode: eventfd: %w", err)
+	}
+	// Made here, with the stack's other fds, and kept: a look at the
+	// kernel's sockets can come from any thread at any time, where a new
+	// fd would take a number the application is about to be given.
+	if k.diag.fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG); err != nil {
+		return nil, fmt.Errorf("kernel mode: sock_diag socket: %w", err)
 	}
 	// Dump after subscribing, so no change falls between the two.
 	if err = k.loadRoutes(); err != nil {
@@ -167,7 +174,7 @@ func (k *kernel) close() error {
 			unix.Close(fd)
 		}
 	}
-	for _, fd := range []int{k.nl, k.epfd, k.wakefd, k.icmp} {
+	for _, fd := range []int{k.nl, k.epfd, k.wakefd, k.icmp, k.diag.fd} {
 		if fd >= 0 {
 			unix.Close(fd)
 		}

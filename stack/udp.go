@@ -601,6 +601,13 @@ func (u *UDPSocket) Detach(share bool) (requeued int, err error) {
 		s.kern.unwatchTwin(u)
 	}
 	u.detached.Store(true)
+	// A thread asleep on the stack for this socket would sleep through
+	// what the kernel's socket now receives (a fork, or the progress
+	// engine, handing it over while another thread waits in recv): it
+	// wakes, finds the socket handed over, and waits in the kernel.
+	if s.kern != nil {
+		s.kern.wake()
+	}
 	if share && err == nil {
 		var more int
 		more, err = s.kern.requeue(u)

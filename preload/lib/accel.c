@@ -1724,6 +1724,17 @@ static int any_accel(const struct pollfd *fds, nfds_t n)
 	return 0;
 }
 
+/* handed_back reports whether an fd that a poll_impl took as accelerated
+ * (k[i].fd == -1) is the kernel's now: another thread, or the Go part's
+ * progress engine, handed its socket back while this one waited. */
+static int handed_back(const struct pollfd *fds, const struct pollfd *k, nfds_t n)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (fds[i].fd >= 0 && k[i].fd < 0 && kind(fds[i].fd) != FD_ACCEL)
+			return 1;
+	return 0;
+}
+
 /* poll_compat is the kernel's ppoll with a timeout in ns (< 0: none). */
 static int poll_compat(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_t *mask)
 {
@@ -1775,7 +1786,7 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 	sig_seen = 0;
 	for (;;) {
 		int a = (int)GO_CALL(go.poll(fds, n));
-		if (a < 0) {
+		if (a < 0 || handed_back(fds, k, n)) {
 			/* A socket went back to the kernel: start again with it
 			 * among the kernel's fds. */
 			if (k != local)

@@ -3,7 +3,6 @@ package preload_test
 import (
 	"encoding/binary"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -648,73 +647,159 @@ for i in range(3):
 }
 
 // TestGroupSharedWithKernel has two subscribers of one group and port on
-// one host: one the kernel serves (no preload), then one under the
-// preload. Linux gives each a copy of every datagram; the filter would
-// have steered them all to the second's VI, and the first got none of
-// 20. The second's bind must see the first (sock_diag) and stay with the
-// kernel, so both get all 20.
+// one host: one the kernel serves (no preload) and one under the preload.
+// Linux gives each a copy of every datagram; the filter would steer them
+// all to the VI, and the kernel's subscriber got none of 20. When the
+// kernel's comes first, the preloaded one's bind must see it and stay with
+// the kernel; when it comes second, the preloaded one's socket must go
+// back to the kernel within the progress engine's look (a second). Both
+// then get all 20.
 func TestGroupSharedWithKernel(t *testing.T) {
 	need(t, "python3")
-	p := pair(t)
-	const port, group = 7610, "239.1.2.3"
-	rfd := kernelReceiver(t, p.B, 7500, 10*time.Second)
-	sub := fmt.Sprintf(`
-import socket, struct
+	for _, preloadFirst := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preload-first=%v", preloadFirst), func(t *testing.T) {
+			p := pair(t)
+			port := 7610
+			rfd := kernelReceiver(t, p.B, 7500, 10*time.Second)
+			sub := fmt.Sprintf(`
+import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", %d))
-s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(%q) + socket.inet_aton(%q))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.1.2.3") + socket.inet_aton(%q))
 s.sendto(b"joined", (%q, 7500))
 s.settimeout(10)
 n = 0
 while s.recv(100) != b"end":
     n += 1
 print(n)
-`, port, group, p.A.Addr, p.B.Addr)
-	joined := func() {
-		t.Helper()
-		buf := make([]byte, 16)
-		if n, _, err := unix.Recvfrom(rfd, buf, 0); err != nil || string(buf[:n]) != "joined" {
-			t.Fatalf("a subscriber did not join: %q %v", buf[:n], err)
-		}
-	}
-	kern := start(t, p.A, kernelEnv(t), time.Minute, "python3", "-c", sub)
-	joined()
-	e := accelEnv(t, p.A)
-	acc := start(t, p.A, e, time.Minute, "python3", "-c", sub)
-	joined()
-	err := p.B.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		if err := unix.SetsockoptInet4Addr(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, p.B.Addr.As4()); err != nil {
-			return err
-		}
-		to := &unix.SockaddrInet4{Addr: netip.MustParseAddr(group).As4(), Port: port}
-		for i := range 21 {
-			msg := []byte("tick")
-			if i == 20 {
-				msg = []byte("end")
+`, port, p.A.Addr, p.B.Addr)
+			joined := func() {
+				t.Helper()
+				buf := make([]byte, 16)
+				if n, _, err := unix.Recvfrom(rfd, buf, 0); err != nil || string(buf[:n]) != "joined" {
+					t.Fatalf("a subscriber did not join: %q %v", buf[:n], err)
+				}
 			}
-			if err := unix.Sendto(fd, msg, 0, to); err != nil {
-				return err
+			e := accelEnv(t, p.A)
+			var kern, acc *proc
+			if preloadFirst {
+				acc = start(t, p.A, e, time.Minute, "python3", "-c", sub)
+				joined()
+				kern = start(t, p.A, kernelEnv(t), time.Minute, "python3", "-c", sub)
+				joined()
+				// The stats file is written after each look.
+				for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					if b, _ := os.ReadFile(e.stats); strings.Contains(string(b), "came to share its port") {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatal("the preloaded subscriber's socket did not go back to the kernel")
+					}
+				}
+			} else {
+				kern = start(t, p.A, kernelEnv(t), time.Minute, "python3", "-c", sub)
+				joined()
+				acc = start(t, p.A, e, time.Minute, "python3", "-c", sub)
+				joined()
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("send to the group: %v", err)
+			err := p.B.Do(func() error {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				defer unix.Close(fd)
+				if err := unix.SetsockoptInet4Addr(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, p.B.Addr.As4()); err != nil {
+					return err
+				}
+				to := &unix.SockaddrInet4{Addr: [4]byte{239, 1, 2, 3}, Port: port}
+				for i := range 21 {
+					msg := []byte("tick")
+					if i == 20 {
+						msg = []byte("end")
+					}
+					if err := unix.Sendto(fd, msg, 0, to); err != nil {
+						return err
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("send to the group: %v", err)
+			}
+			for name, sub := range map[string]*proc{"the kernel's subscriber": kern, "the preloaded subscriber": acc} {
+				if out := strings.TrimSpace(sub.wait(t)); out != "20" {
+					t.Errorf("%s received %s of 20", name, out)
+				}
+			}
+			why := "its port is shared with a socket the kernel serves"
+			if preloadFirst {
+				why = "a socket the kernel serves came to share its port"
+			}
+			if st := readStats(t, e.stats); st.Fallbacks[why] != 1 {
+				t.Errorf("want the fallback %q: %+v", why, st)
+			}
+		})
 	}
-	for name, sub := range map[string]*proc{"the kernel's subscriber": kern, "the preloaded subscriber": acc} {
-		if out := strings.TrimSpace(sub.wait(t)); out != "20" {
-			t.Errorf("%s received %s of 20", name, out)
-		}
-	}
-	if st := readStats(t, e.stats); st.Fallbacks["its port is shared with a socket the kernel serves"] != 1 {
-		t.Errorf("the preloaded subscriber's socket was not left with the kernel: %+v", st)
+}
+
+// TestForkWhileWaiting forks while another thread waits to receive on an
+// accelerated socket, in poll (a timeout) and in a blocking recvfrom. The
+// fork hands the socket back to the kernel, whose socket receives from
+// then on; the waiting thread slept on the stack and never woke (the
+// blocking one hung, the other timed out). It must wake, and receive
+// there.
+func TestForkWhileWaiting(t *testing.T) {
+	need(t, "python3")
+	for _, mode := range []string{"poll", "blocking"} {
+		t.Run(mode, func(t *testing.T) {
+			p := pair(t)
+			e := accelEnv(t, p.A)
+			// The program says it forked with a file: a datagram sent
+			// through the socket would wake the reader by itself.
+			mark := filepath.Join(t.TempDir(), "forked")
+			prog := start(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf(`
+import os, socket, threading, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7631))
+if %q == "poll":
+    s.settimeout(8)
+got = []
+t = threading.Thread(target=lambda: got.append(s.recvfrom(100)[0]))
+t.start()
+time.sleep(0.3)  # the reader is asleep
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+open(%q, "w").close()
+t.join(8)
+print(got)
+`, mode, mark))
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if _, err := os.Stat(mark); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the program did not fork: %s", prog.err.String())
+				}
+			}
+			err := p.B.Do(func() error {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				defer unix.Close(fd)
+				return unix.Sendto(fd, []byte("after"), 0, &unix.SockaddrInet4{Addr: p.A.Addr.As4(), Port: 7631})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out := strings.TrimSpace(prog.wait(t)); out != "[b'after']" {
+				t.Fatalf("the waiting thread got %s, want the datagram sent after the fork", out)
+			}
+		})
 	}
 }
 
