@@ -112,14 +112,18 @@ func (sh *Shim) watchSharers() {
 		}
 	})
 	for is, ports := range stacks {
-		shared := map[*Socket]string{}
+		type sharer struct {
+			who   string
+			inode uint32
+		}
+		shared := map[*Socket]sharer{}
 		err := is.st.KernelUDPSockets(0, func(local, remote netip.AddrPort, inode uint32) {
 			if ours[inode] {
 				return
 			}
 			for _, s := range ports[local.Port()] {
 				if _, seen := shared[s]; !seen && overlap(s.u.LocalAddr().Addr(), local.Addr()) {
-					shared[s] = describe(local, remote, inode)
+					shared[s] = sharer{describe(local, remote, inode), inode}
 				}
 			}
 		})
@@ -127,9 +131,14 @@ func (sh *Shim) watchSharers() {
 			sh.log.Warn("cannot look for sockets sharing the accelerated ports", zap.Error(err))
 			continue
 		}
-		for s, who := range shared {
+		for s, o := range shared {
+			// A socket this process decided while the dump ran (a
+			// reuseport group binding at start-up) was not in ours.
+			if sh.ownsInode(o.inode) {
+				continue
+			}
 			sh.log.Warn("a socket the kernel serves now shares an accelerated socket's port: that socket goes back to the kernel",
-				zap.Stringer("local", s.u.LocalAddr()), zap.String("sharer", who))
+				zap.Stringer("local", s.u.LocalAddr()), zap.String("sharer", o.who))
 			sh.Handover(s, "a socket the kernel serves came to share its port")
 		}
 	}
