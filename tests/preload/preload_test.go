@@ -640,9 +640,12 @@ for i in range(3):
 	if out != want.String() {
 		t.Fatalf("the exec'd program read %q, want %q", out, want.String())
 	}
+	// A datagram that a stalled machine delivers after the hand-over goes
+	// to the kernel's socket directly; every one the VI took must have
+	// moved.
 	st := readStats(t, e.stats)
-	if len(st.Stacks) != 1 || st.Stacks[0].RxUDP != 3 || st.Stacks[0].Requeued != 3 {
-		t.Fatalf("want the 3 datagrams in through the VI and moved to the kernel's socket at the exec: %+v", st.Stacks)
+	if len(st.Stacks) != 1 || st.Stacks[0].RxUDP == 0 || st.Stacks[0].Requeued != st.Stacks[0].RxUDP {
+		t.Fatalf("want the datagrams in through the VI, and each moved to the kernel's socket at the exec: %+v", st.Stacks)
 	}
 }
 
