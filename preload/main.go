@@ -125,11 +125,14 @@ func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer, fillTid *C.int, pri
 	// fds filled (DECIDE_CALL), 0 otherwise.
 	filler := (*atomic.Int32)(unsafe.Pointer(fillTid))
 	sh.MayMakeFDs = func() bool { return filler.Load() == int32(unix.Gettid()) }
-	// The C part's bits of fresh sockets (set_pristine), one an fd.
-	words := unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(pristine)), C.ACCEL_FD_TABLE/32)
-	sh.Fresh = func(fd int) bool {
+	// The C part's bits of fresh sockets (set_pristine), one an fd, then
+	// those of the tamed ones (note_option).
+	words := unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(pristine)), 2*C.ACCEL_FD_TABLE/32)
+	bit := func(words []atomic.Uint32, fd int) bool {
 		return fd >= 0 && fd < len(words)*32 && words[fd/32].Load()&(1<<(fd%32)) != 0
 	}
+	sh.Fresh = func(fd int) bool { return bit(words[:C.ACCEL_FD_TABLE/32], fd) }
+	sh.Tamed = func(fd int) bool { return bit(words[C.ACCEL_FD_TABLE/32:], fd) }
 	*spinNs = C.int64_t(sh.Spin.Nanoseconds())
 	sh.StartProgress(stop)
 	// The runtime's poller (an epoll fd and an eventfd) starts at the

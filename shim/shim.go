@@ -83,6 +83,9 @@ type Shim struct {
 	// (the C layer sees every setsockopt). Its decision then reads none
 	// of them back. nil: never.
 	Fresh func(fd int) bool
+	// Tamed reports whether a fresh socket had options of the mirrored
+	// table set: its decision reads those back, and skips the rest.
+	Tamed func(fd int) bool
 }
 
 // stackKey names a stack: an interface, and with ACCEL_STACK_PER_THREAD
@@ -414,7 +417,7 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 	if unix.Fstat(fd, &st) == nil {
 		s.inode = uint32(st.Ino)
 	}
-	sh.mirrorOptions(s, fd, fresh)
+	sh.mirrorOptions(s, fd, fresh, fresh && sh.Tamed != nil && sh.Tamed(fd))
 	if pre != nil {
 		for _, g := range pre.groups {
 			u.JoinGroup(g)
@@ -461,13 +464,14 @@ func (sh *Shim) noVI(fd int, err error) error {
 // mirrorOptions copies the kernel socket's options that the stack acts
 // on: those the application set before the decision. A fresh socket's
 // are the kernel's defaults, where only the buffer size and the TTL come
-// from settings (sysctls) and are read.
-func (sh *Shim) mirrorOptions(s *Socket, fd int, fresh bool) {
+// from settings (sysctls) and are read; a tamed one's (fresh, but with
+// some of the mirrored set) are all read.
+func (sh *Shim) mirrorOptions(s *Socket, fd int, fresh, tamed bool) {
 	if !fresh {
 		sh.recvOptions(s, fd)
 	}
 	for _, o := range mirrored {
-		v, known := o.fresh, fresh && o.fresh >= 0
+		v, known := o.fresh, fresh && !tamed && o.fresh >= 0
 		if !known {
 			var err error
 			if v, err = unix.GetsockoptInt(fd, o.level, o.name); err != nil {
@@ -493,7 +497,8 @@ func (sh *Shim) mirrorOptions(s *Socket, fd int, fresh bool) {
 }
 
 // mirrored are the options mirrorOptions copies, with their value on a
-// fresh socket (-1: a setting's, read).
+// fresh socket (-1: a setting's, read). The C part's mirrored_opt lists
+// the same: setting one of them leaves a socket fresh, but tamed.
 var mirrored = []struct{ level, name, fresh int }{
 	{unix.SOL_SOCKET, unix.SO_REUSEADDR, 0}, {unix.SOL_SOCKET, unix.SO_REUSEPORT, 0},
 	{unix.SOL_SOCKET, unix.SO_BROADCAST, 0}, {unix.SOL_SOCKET, unix.SO_RCVBUF, -1},

@@ -155,18 +155,53 @@ static inline void set_kind(int fd, int k)
  * calls: half a bind's decision, 86 against 44 us measured). A bit an
  * fd, in words the Go part reads with atomic loads. An option set where
  * no interposer sees it (a raw system call) is missed, as such calls
- * always are. */
-static uint32_t pristine[FD_TABLE / 32];
+ * always are.
+ *
+ * A second bitmap, after the first, marks the fresh sockets on which the
+ * program set only options the decision reads back anyway (tamed): the
+ * shim's mirrored table, SO_REUSEADDR above all, which servers set before
+ * every bind. Their decision reads those eight and skips the rest. */
+static uint32_t pristine[2 * FD_TABLE / 32];
+#define TAMED (FD_TABLE / 32)
+
+static inline void set_bit(uint32_t *words, int fd, int on)
+{
+	uint32_t bit = 1u << (fd & 31);
+	if (on)
+		__atomic_fetch_or(&words[fd >> 5], bit, __ATOMIC_SEQ_CST);
+	else if (__atomic_load_n(&words[fd >> 5], __ATOMIC_RELAXED) & bit)
+		__atomic_fetch_and(&words[fd >> 5], ~bit, __ATOMIC_SEQ_CST);
+}
 
 static inline void set_pristine(int fd, int on)
 {
 	if ((unsigned)fd >= FD_TABLE)
 		return;
-	uint32_t bit = 1u << (fd & 31);
-	if (on)
-		__atomic_fetch_or(&pristine[fd >> 5], bit, __ATOMIC_SEQ_CST);
-	else if (__atomic_load_n(&pristine[fd >> 5], __ATOMIC_RELAXED) & bit)
-		__atomic_fetch_and(&pristine[fd >> 5], ~bit, __ATOMIC_SEQ_CST);
+	set_bit(pristine, fd, on);
+	set_bit(pristine + TAMED, fd, 0);
+}
+
+/* mirrored_opt: the options the shim reads back at every decision (its
+ * table "mirrored", shim/shim.go): setting one leaves a socket fresh. */
+static int mirrored_opt(int level, int name)
+{
+	if (level == SOL_SOCKET)
+		return name == SO_REUSEADDR || name == SO_REUSEPORT || name == SO_BROADCAST || name == SO_RCVBUF;
+	if (level == IPPROTO_IP)
+		return name == IP_TTL || name == IP_TOS || name == IP_MULTICAST_TTL || name == IP_MULTICAST_LOOP;
+	return 0;
+}
+
+/* note_option: a setsockopt on fd leaves it fresh but tamed, or not
+ * fresh. */
+static inline void note_option(int fd, int level, int name)
+{
+	if ((unsigned)fd >= FD_TABLE)
+		return;
+	if (mirrored_opt(level, name) && (__atomic_load_n(&pristine[fd >> 5], __ATOMIC_RELAXED) & (1u << (fd & 31))))
+		set_bit(pristine + TAMED, fd, 1);
+	else
+		set_pristine(fd, 0);
 }
 
 static inline int shadowed(int fd)
@@ -1460,7 +1495,7 @@ EXPORT ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)
 EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	RESOLVE(setsockopt);
-	set_pristine(fd, 0);
+	note_option(fd, level, name);
 	int r = real_setsockopt(fd, level, name, val, len);
 	if (r != 0)
 		return r;

@@ -448,6 +448,7 @@ b2.setsockopt(socket.IPPROTO_IP, IP_RECVTTL, 1)
 b.bind(("0.0.0.0", 7402))
 c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 c.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 33)
+c.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x20)
 c.bind(("0.0.0.0", 7403))
 c.sendto(b"c", dst)
 d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -470,26 +471,20 @@ print("sent")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]int{"c": 33, "d": dflt, "e": dflt}
-	got := map[string]int{}
+	// The receiver reports TOS too: c's options are of those a decision
+	// reads back, the socket stays fresh but tamed, and its TOS (default
+	// 0 on a fresh socket) must be read, not assumed.
+	if err := unix.SetsockoptInt(rfd, unix.IPPROTO_IP, unix.IP_RECVTOS, 1); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"c": "ttl 33 tos 0x20", "d": fmt.Sprintf("ttl %d tos 0x0", dflt), "e": fmt.Sprintf("ttl %d tos 0x0", dflt)}
+	got := map[string]string{}
 	for range want {
-		buf, oob := make([]byte, 64), make([]byte, 64)
-		n, oobn, _, _, err := unix.Recvmsg(rfd, buf, oob, 0)
-		if err != nil {
-			t.Fatalf("receive: %v (got %v so far)", err, got)
-		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range msgs {
-			if m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_TTL && len(m.Data) >= 4 {
-				got[string(buf[:n])] = int(binary.NativeEndian.Uint32(m.Data))
-			}
-		}
+		payload, how := receiveTTLTOS(t, rfd)
+		got[payload] = how
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("TTLs the datagrams came with: %v, want %v", got, want)
+		t.Errorf("TTL and TOS the datagrams came with: %v, want %v", got, want)
 	}
 	st := readStats(t, e.stats)
 	var acc []string
@@ -533,6 +528,73 @@ func kernelReceiver(t *testing.T, h *netns.Host, port int, timeout time.Duration
 	}
 	t.Cleanup(func() { unix.Close(fd) })
 	return fd
+}
+
+// TestTamedOptions sets, before the bind, only options a decision reads
+// back (SO_REUSEADDR, IP_TOS, IP_TTL): the socket stays fresh but tamed,
+// and its decision must read them rather than assume the defaults. The
+// datagram goes through the VI (the neighbour is resolved first) with
+// the TOS and TTL set.
+func TestTamedOptions(t *testing.T) {
+	_, e, rfd, out := pythonToReceiver(t, `
+import socket, time
+dst = (RECEIVER, 7500)
+w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+w.sendto(b"warm", dst)
+time.sleep(0.3)  # the neighbour resolves
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x20)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 33)
+s.bind(("0.0.0.0", 7409))
+s.sendto(b"tamed", dst)
+time.sleep(0.2)  # out before the exit
+print("sent")
+`)
+	if strings.TrimSpace(out) != "sent" {
+		t.Fatalf("got %q", out)
+	}
+	if err := unix.SetsockoptInt(rfd, unix.IPPROTO_IP, unix.IP_RECVTOS, 1); err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for range 2 {
+		if payload, how := receiveTTLTOS(t, rfd); payload == "tamed" {
+			got = how
+		}
+	}
+	if got != "ttl 33 tos 0x20" {
+		t.Fatalf("the datagram came with %q, want ttl 33 tos 0x20", got)
+	}
+	st := readStats(t, e.stats)
+	if len(st.Stacks) != 1 || st.Stacks[0].TxUDP != 2 || st.Stacks[0].TxKernel != 0 {
+		t.Fatalf("want both datagrams through the VI: %+v", st.Stacks)
+	}
+}
+
+// receiveTTLTOS receives a datagram on a kernelReceiver with IP_RECVTOS
+// on, and says with what TTL and TOS it came.
+func receiveTTLTOS(t *testing.T, fd int) (payload, how string) {
+	t.Helper()
+	buf, oob := make([]byte, 64), make([]byte, 64)
+	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+	if err != nil {
+		t.Fatalf("receive: %v", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ttl, tos := -1, -1
+	for _, m := range msgs {
+		switch {
+		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_TTL && len(m.Data) >= 4:
+			ttl = int(binary.NativeEndian.Uint32(m.Data))
+		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_TOS && len(m.Data) >= 1:
+			tos = int(m.Data[0])
+		}
+	}
+	return string(buf[:n]), fmt.Sprintf("ttl %d tos %#x", ttl, tos)
 }
 
 // TestExitSendsQueued runs a program that sends a burst of datagrams and
