@@ -81,9 +81,9 @@ func statCmd(w io.Writer, args []string) error {
 		return fmt.Errorf("%s: %w", args[0], err)
 	}
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "process %d\n\nSTACK\tTHREAD\tQUEUE\tRX VI\tTX VI\tRX KERNEL\tTX KERNEL\tDROPS\n", st.PID)
+	fmt.Fprintf(tw, "process %d\n\nSTACK\tTHREAD\tQUEUE\tRX VI\tTX VI\tRX KERNEL\tTX KERNEL\tREQUEUED\tDROPS\n", st.PID)
 	for _, s := range st.Stacks {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%v\n", s.Interface, s.Thread, s.Queue, s.RxUDP, s.TxUDP, s.RxKernel, s.TxKernel, s.Drops)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\n", s.Interface, s.Thread, s.Queue, s.RxUDP, s.TxUDP, s.RxKernel, s.TxKernel, s.Requeued, s.Drops)
 	}
 	fmt.Fprintf(tw, "\nSOCKET\tREMOTE\tRX\tTX\tRCVBUF DROPS\tSTATE\tREASON\n")
 	for _, s := range st.Sockets {
