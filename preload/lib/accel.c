@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -369,9 +370,71 @@ static void atfork_child(void)
 	}
 }
 
+/* ---- the signal stack ----
+ *
+ * An application's signal handler runs on the stack of whatever the
+ * thread was doing, and a thread inside the Go part is on a goroutine's
+ * stack: 4 KB at first (the runtime's extra M), grown only as Go code
+ * needs, with nothing below it. A handler that used more (printf, syslog,
+ * a backtrace) wrote over the Go heap. Go itself, when it loads, marks the
+ * handlers already installed SA_ONSTACK and gives each thread that calls
+ * into it a 32 KB signal stack, again with nothing below it. So each thread
+ * gets a signal stack of its own before its first call into Go: 256 KB
+ * (reserved, touched only as used) above a guard page, so that a handler
+ * that runs off it faults instead of corrupting memory; Go then uses it
+ * as the thread's (it keeps a signal stack it finds). The application's
+ * handlers are installed SA_ONSTACK (install). A thread that had a
+ * signal stack already keeps its own. The stack is unmapped when the
+ * thread exits. */
+#define ALTSTACK_SIZE (256 * 1024)
+static THREAD int alt_given;
+static pthread_key_t alt_key;
+static pthread_once_t alt_once = PTHREAD_ONCE_INIT;
+
+static void alt_free(void *base)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == (char *)base + page) {
+		if (cur.ss_flags & SS_ONSTACK)
+			return; /* exiting from a handler: leave it */
+		stack_t off = {.ss_flags = SS_DISABLE};
+		sigaltstack(&off, NULL);
+	}
+	munmap(base, ALTSTACK_SIZE + page);
+}
+
+static void alt_key_make(void)
+{
+	pthread_key_create(&alt_key, alt_free);
+}
+
+static void give_altstack(void)
+{
+	if (alt_given)
+		return;
+	alt_given = 1;
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) != 0 || !(cur.ss_flags & SS_DISABLE))
+		return; /* the thread has one */
+	long page = sysconf(_SC_PAGESIZE);
+	char *base = mmap(NULL, ALTSTACK_SIZE + page, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+	if (base == MAP_FAILED)
+		return;
+	stack_t st = {.ss_sp = base + page, .ss_size = ALTSTACK_SIZE};
+	if (mprotect(base, page, PROT_NONE) != 0 || sigaltstack(&st, NULL) != 0) {
+		munmap(base, ALTSTACK_SIZE + page);
+		return;
+	}
+	pthread_once(&alt_once, alt_key_make);
+	pthread_setspecific(alt_key, base);
+}
+
 static void accel_exit(void)
 {
 	if (go_state == GO_READY && getpid() == go_pid && !in_go) {
+		give_altstack();
 		in_go++;
 		go.exit();
 		in_go--;
@@ -447,6 +510,7 @@ static void load_go(void)
 	SYM(exit, "accel_go_exit");
 	static struct fill f;
 	fill_low(&f);
+	give_altstack();
 	in_go++;
 	long long r = go.init(&spin_ns, forget, &fill_tid, pristine);
 	in_go--;
@@ -510,6 +574,7 @@ static THREAD int registered;
 	do {                                                                     \
 		if (__builtin_expect(!registered, 0)) {                              \
 			registered = 1;                                                  \
+			give_altstack();                                                 \
 			go.thread();                                                     \
 		}                                                                    \
 	} while (0)
@@ -658,7 +723,9 @@ static int install(int sig, const struct sigaction *act, struct sigaction *old, 
 	struct sigaction saved = app_act[sig];
 	if (act && act->sa_handler != SIG_IGN && act->sa_handler != SIG_DFL) {
 		t = *act;
-		t.sa_flags |= SA_SIGINFO;
+		/* On the thread's signal stack (give_altstack), never on a
+		 * goroutine's. */
+		t.sa_flags |= SA_SIGINFO | SA_ONSTACK;
 		t.sa_sigaction = trampoline;
 		use = &t;
 	}
