@@ -1208,6 +1208,39 @@ static void arm_result(struct armed *a, long long r)
 	a->cap_ns = r < 0 || (r & ACCEL_WAIT_PARTIAL) ? 1000000 : -1;
 }
 
+/* A thread cancelled in its sleep (ppoll is a cancellation point) never
+ * comes back to disarm the wait: its stack went on counting a sleeper,
+ * kept its wake-up fd raised for it, and every later sleep on the stack
+ * returned at once: a program that cancelled a thread blocked in recv
+ * spun at 100% CPU after (4.9 s of CPU in a 5 s wait). The cancellation
+ * disarms it on the way out. */
+struct sleeping {
+	const int32_t *wfds;
+	int nw;
+	struct pollfd *heap;
+};
+
+static void cancelled_sleep(void *arg)
+{
+	struct sleeping *c = arg;
+	sleep_ts = NULL;
+	GO_DO(go.disarm(c->wfds, c->nw));
+	free(c->heap);
+}
+
+/* cancellable_ppoll is ppoll, disarming c's wait if the thread is
+ * cancelled in it (a function of its own: the cleanup's setjmp would
+ * make the caller's locals volatile). */
+static int cancellable_ppoll(struct pollfd *p, nfds_t n, const struct timespec *ts, const sigset_t *mask,
+	struct sleeping *c)
+{
+	int r;
+	pthread_cleanup_push(cancelled_sleep, c);
+	r = real_ppoll(p, n, ts, mask);
+	pthread_cleanup_pop(0);
+	return r;
+}
+
 /* sleep_on sleeps until one of the stacks' wait fds (and extra, if any)
  * is ready, or the deadline; it returns ppoll's result. */
 static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextra, struct wait *w,
@@ -1248,7 +1281,8 @@ static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextr
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	if (sig_seen)
 		ts = (struct timespec){0, 0};
-	int r = real_ppoll(p, n, &ts, mask);
+	struct sleeping c = {wfds, nw, p != local ? p : NULL};
+	int r = cancellable_ppoll(p, n, &ts, mask, &c);
 	sleep_ts = NULL;
 	last_sleep_ns = now_ns() - start;
 	w->now = 0; /* the wait's next look reads the clock afresh */
@@ -1266,6 +1300,9 @@ static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextr
  * call's result, or PASS. */
 static long long io(int fd, void *m, int flags, int send)
 {
+	/* A cancellation point, as the kernel's call is even when it has
+	 * data at once; a spin (only calls into Go) has none. */
+	pthread_testcancel();
 	struct wait w = {0};
 	int64_t timeo = 0;
 	/* A signal whose handler runs from here on ends the wait, as one

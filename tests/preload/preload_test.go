@@ -244,6 +244,57 @@ func TestSignalStack(t *testing.T) {
 	accelerated(t, e, uint64(rounds))
 }
 
+// TestCancelledReader runs cancelwait: a thread cancelled asleep in an
+// accelerated recv must disarm its wait on the way out. It did not, and
+// every later sleep on the stack returned at once: the program's next
+// receives of 20 datagrams over a second spun for all of it (about a
+// second of CPU, against tens of ms). The bound is ten times what a
+// healthy run takes here, a tenth of a spinning one.
+func TestCancelledReader(t *testing.T) {
+	p := pair(t)
+	e := accelEnv(t, p.A, "ACCEL_SPIN_USEC=0")
+	mark := filepath.Join(t.TempDir(), "cancelled")
+	prog := start(t, p.A, e, time.Minute, filepath.Join(e.dir, "cancelwait"), p.A.Addr.String(), "9476", mark, "20")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(mark); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reader was not cancelled: %s %s", prog.out.String(), prog.err.String())
+		}
+	}
+	err := p.B.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for range 20 {
+			if err := unix.Sendto(fd, []byte("x"), 0, &unix.SockaddrInet4{Addr: p.A.Addr.As4(), Port: 9476}); err != nil {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := prog.wait(t)
+	var n, cpu int
+	if _, err := fmt.Sscanf(out, "ok datagrams=%d cpu_ms=%d", &n, &cpu); err != nil {
+		t.Fatalf("cancelwait: %v: %s", err, out)
+	}
+	t.Logf("cancelwait: %s", strings.TrimSpace(out))
+	if n != 20 {
+		t.Fatalf("%d datagrams of 20", n)
+	}
+	if cpu > 300 {
+		t.Fatalf("the receives after the cancel took %d ms of CPU in about a second: they spun", cpu)
+	}
+	accelerated(t, e, 0)
+}
+
 // TestShutdownWakes: shutting a socket down for reading ends a receive
 // another thread is blocked in (asleep, past its spin), as in Linux.
 func TestShutdownWakes(t *testing.T) {
