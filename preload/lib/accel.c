@@ -41,6 +41,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <linux/sockios.h>
@@ -221,6 +222,9 @@ static THREAD volatile sig_atomic_t sig_seen;
  * interrupts it. This closes the race pselect(2) exists for without its
  * two sigprocmask calls around every sleep. */
 static THREAD struct timespec *volatile sleep_ts;
+/* waiting: the thread has armed a wait on the stacks and not yet ended
+ * it (see deferral, under "signals"). */
+static THREAD volatile sig_atomic_t waiting;
 
 /* ---- the Go part ---- */
 
@@ -638,8 +642,107 @@ static int maybe_yield(int64_t now, int64_t late)
 	return 1;
 }
 
+/* ---- deferral of the application's signal handlers ----
+ *
+ * A handler that does not return (siglongjmp, the timeout idiom of many
+ * UDP clients) must not leave from inside the Go part: the callback never
+ * returns to Go, whose M keeps its P and looks busy for ever. in_go stayed
+ * raised too, so every later call of the thread went to the kernel, and
+ * the next garbage collection would wait for that P without end. Nor may
+ * it leave a wait armed: its stack would count a sleeper for ever, keep
+ * its wake-up fd raised, and every later sleep would return at once. So
+ * a handler due while the thread is inside Go or has a wait open runs
+ * when it is out of both, at the end of that call into Go or of the wait,
+ * a few microseconds later, as if the signal had come then: a wait it
+ * interrupts still ends with EINTR (sig_seen is noted at once), and a
+ * sleep it lands in still wakes. It runs with its sa_mask (and its own
+ * signal unless SA_NODEFER) blocked, with the signal's siginfo; the
+ * ucontext is that of the deferred call, not of the interruption. */
+struct deferred_info {
+	int code, status;
+	pid_t pid;
+	uid_t uid;
+	union sigval value;
+};
+static THREAD volatile uint64_t deferred;
+static THREAD struct deferred_info deferred_info[64];
+static THREAD volatile sig_atomic_t running_deferred;
+
+/* accel_deferred_signal is, inside a handler, the signal it was deferred
+ * for (0: it runs where the signal landed). A program or a test can tell
+ * with it a handler that landed inside accel from one that did not. */
+EXPORT int accel_deferred_signal(void)
+{
+	return running_deferred;
+}
+static struct sigaction app_act[_NSIG];
+
+static void call_handler(int sig, siginfo_t *si, void *uc)
+{
+	const struct sigaction *a = &app_act[sig];
+	if (a->sa_flags & SA_SIGINFO)
+		a->sa_sigaction(sig, si, uc);
+	else if (a->sa_handler != SIG_IGN && a->sa_handler != SIG_DFL)
+		a->sa_handler(sig);
+}
+
+static void run_deferred_slow(void)
+{
+	int e = errno;
+	while (deferred && !in_go && !waiting) {
+		int sig = __builtin_ctzll(deferred);
+		deferred &= ~(1ull << sig);
+		struct deferred_info d = deferred_info[sig];
+		siginfo_t si;
+		memset(&si, 0, sizeof si);
+		si.si_signo = sig;
+		si.si_code = d.code;
+		si.si_pid = d.pid;
+		si.si_uid = d.uid;
+		si.si_status = d.status;
+		si.si_value = d.value;
+		sigset_t mask = app_act[sig].sa_mask, old;
+		if (!(app_act[sig].sa_flags & SA_NODEFER))
+			sigaddset(&mask, sig);
+		pthread_sigmask(SIG_BLOCK, &mask, &old);
+		ucontext_t uc;
+		getcontext(&uc);
+		int outer = running_deferred;
+		running_deferred = sig;
+		call_handler(sig, &si, &uc);
+		running_deferred = outer;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	errno = e;
+}
+
+static inline void run_deferred(void)
+{
+	if (__builtin_expect(deferred != 0, 0) && !in_go && !waiting)
+		run_deferred_slow();
+}
+
+/* defer_handler notes a handler due now; it reports whether it must wait
+ * (the thread is inside Go or has a wait open). */
+static int defer_handler(int sig, const siginfo_t *si)
+{
+	if ((!in_go && !waiting) || sig >= 64)
+		return 0;
+	struct deferred_info *d = &deferred_info[sig];
+	*d = (struct deferred_info){.code = si ? si->si_code : 0};
+	if (si) {
+		d->pid = si->si_pid;
+		d->uid = si->si_uid;
+		d->status = si->si_status;
+		d->value = si->si_value;
+	}
+	deferred |= 1ull << sig;
+	return 1;
+}
+
 /* GO_DO runs stmt inside Go's side: errno kept, re-entry marked, the
- * thread registered; GO_CALL is GO_DO for an expression's value. */
+ * thread registered; GO_CALL is GO_DO for an expression's value. After
+ * it, the handlers deferred while it ran run (run_deferred). */
 #define GO_CALL(expr)                                                        \
 	({                                                                       \
 		__typeof__(expr) r_;                                                 \
@@ -657,6 +760,7 @@ static int maybe_yield(int64_t now, int64_t late)
 		stmt;                                                                \
 		in_go--;                                                             \
 		errno = saved_errno_;                                                \
+		run_deferred();                                                      \
 	} while (0)
 
 /* ---- start-up ---- */
@@ -681,7 +785,6 @@ __attribute__((constructor)) static void accel_init(void)
  * part's runtime are installed as they are.
  */
 DECLARE(int, sigaction, int, const struct sigaction *, struct sigaction *);
-static struct sigaction app_act[_NSIG];
 
 static void trampoline(int sig, siginfo_t *si, void *uc)
 {
@@ -689,11 +792,8 @@ static void trampoline(int sig, siginfo_t *si, void *uc)
 	struct timespec *t = sleep_ts;
 	if (t)
 		*t = (struct timespec){0, 0};
-	const struct sigaction *a = &app_act[sig];
-	if (a->sa_flags & SA_SIGINFO)
-		a->sa_sigaction(sig, si, uc);
-	else if (a->sa_handler != SIG_IGN && a->sa_handler != SIG_DFL)
-		a->sa_handler(sig);
+	if (!defer_handler(sig, si))
+		call_handler(sig, si, uc);
 }
 
 /* from_go reports whether a caller's address is in the Go part. */
@@ -1208,6 +1308,15 @@ static void arm_result(struct armed *a, long long r)
 	a->cap_ns = r < 0 || (r & ACCEL_WAIT_PARTIAL) ? 1000000 : -1;
 }
 
+/* end_wait disarms the thread's wait, then runs the handlers deferred
+ * while it was open. */
+static void end_wait(const int32_t *fds, int n)
+{
+	GO_DO(go.disarm(fds, n));
+	waiting = 0;
+	run_deferred();
+}
+
 /* A thread cancelled in its sleep (ppoll is a cancellation point) never
  * comes back to disarm the wait: its stack went on counting a sleeper,
  * kept its wake-up fd raised for it, and every later sleep on the stack
@@ -1225,6 +1334,7 @@ static void cancelled_sleep(void *arg)
 	struct sleeping *c = arg;
 	sleep_ts = NULL;
 	GO_DO(go.disarm(c->wfds, c->nw));
+	waiting = 0;
 	free(c->heap);
 }
 
@@ -1316,6 +1426,11 @@ static long long io(int fd, void *m, int flags, int send)
 		const int32_t *wf = woke ? woke->fds : NULL;
 		int nwf = woke ? woke->n : 0;
 		long long r = send ? DECIDE_CALL(fd, go.sendmsg(fd, m, flags, &timeo, wf, nwf)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo, wf, nwf));
+		if (woke) {
+			/* That call ended the wait. */
+			waiting = 0;
+			run_deferred();
+		}
 		woke = NULL;
 		if (r == ACCEL_FORGET) {
 			forget(fd);
@@ -1333,10 +1448,11 @@ static long long io(int fd, void *m, int flags, int send)
 			continue;
 		/* Sleep: arm the stack, try once more (a thread may have queued
 		 * our data just before we armed), then wait. */
+		waiting = 1;
 		arm_result(&a, GO_CALL(go.arm(&fd, 1, a.fds, ACCEL_MAX_WAIT)));
 		r = send ? GO_CALL(go.sendmsg(fd, m, flags, &timeo, NULL, 0)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo, NULL, 0));
 		if (r != ACCEL_WAIT) {
-			GO_DO(go.disarm(a.fds, a.n));
+			end_wait(a.fds, a.n);
 			if (r == ACCEL_FORGET) {
 				forget(fd);
 				return ACCEL_PASS;
@@ -1347,7 +1463,7 @@ static long long io(int fd, void *m, int flags, int send)
 		int64_t cap = send && (a.cap_ns < 0 || a.cap_ns > 200000) ? 200000 : a.cap_ns;
 		int s = sleep_on(a.fds, a.n, NULL, 0, &w, cap, NULL);
 		if (s < 0 && errno == EINTR && interrupted(!w.deadline)) {
-			GO_DO(go.disarm(a.fds, a.n));
+			end_wait(a.fds, a.n);
 			return -EINTR;
 		}
 		woke = &a;
@@ -1962,14 +2078,15 @@ static int poll_impl(struct pollfd *fds, nfds_t n, int64_t tmo_ns, const sigset_
 		if (now < w.spin_end)
 			continue;
 		struct armed ar;
+		waiting = 1;
 		arm_result(&ar, GO_CALL(go.arm(afds, na, ar.fds, ACCEL_MAX_WAIT)));
 		if (GO_CALL(go.poll(fds, n)) != 0) {
-			GO_DO(go.disarm(ar.fds, ar.n));
+			end_wait(ar.fds, ar.n);
 			continue;
 		}
 		int s = sleep_on(ar.fds, ar.n, k, (int)n, &w, ar.cap_ns, mask);
 		int e = errno;
-		GO_DO(go.disarm(ar.fds, ar.n));
+		end_wait(ar.fds, ar.n);
 		/* EINTR only when an application handler ran: the Go part's
 		 * runtime signals (its preemption, SIGURG) may land on this
 		 * thread and must not show. */
@@ -2238,16 +2355,17 @@ static int epoll_impl(int epfd, struct epoll_event *evs, int max, int64_t tmo_ns
 		if (now < w.spin_end)
 			continue;
 		struct armed ar;
+		waiting = 1;
 		arm_result(&ar, GO_CALL(go.arm_epoll(epfd, ar.fds, ACCEL_MAX_WAIT)));
 		n = (int)GO_CALL(go.epoll_scan(epfd, evs, max));
 		if (n > 0) {
-			GO_DO(go.disarm(ar.fds, ar.n));
+			end_wait(ar.fds, ar.n);
 			return n;
 		}
 		struct pollfd self = {.fd = epfd, .events = POLLIN};
 		int s = sleep_on(ar.fds, ar.n, &self, 1, &w, ar.cap_ns, mask);
 		int e = errno;
-		GO_DO(go.disarm(ar.fds, ar.n));
+		end_wait(ar.fds, ar.n);
 		/* EINTR only when an application handler ran (see poll). */
 		if (s < 0 && (e != EINTR || interrupted(0))) {
 			errno = e;

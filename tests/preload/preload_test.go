@@ -295,6 +295,38 @@ func TestCancelledReader(t *testing.T) {
 	accelerated(t, e, 0)
 }
 
+// TestSignalJump runs sigjump: alarms whose handler siglongjmps out of
+// receives nobody answers, then round trips, then an idle receive. A jump
+// from a handler that landed inside the Go part (spinning) left the
+// thread's calls on the kernel for good: the round trips went through no
+// VI. One from a handler that landed in a sleep (no spin) left the wait
+// armed, and the idle receive spun (486 ms of CPU in 500). The preload
+// defers such handlers to the end of the call or wait.
+func TestSignalJump(t *testing.T) {
+	for _, spin := range []string{"10000", "0"} {
+		t.Run("spin="+spin, func(t *testing.T) {
+			p := pair(t)
+			srv := start(t, p.B, kernelEnv(t), time.Minute, "socat", "-T", "20", "UDP-LISTEN:9477", "PIPE")
+			defer srv.stop()
+			bound(t, p.B, "udp", "9477")
+			e := accelEnv(t, p.A, "ACCEL_SPIN_USEC="+spin)
+			out := run(t, p.A, e, time.Minute, filepath.Join(e.dir, "sigjump"), p.B.Addr.String(), "9478", "9477", "1000")
+			var timeouts, rounds, idle int
+			if _, err := fmt.Sscanf(out, "ok timeouts=%d rounds=%d idle_cpu_ms=%d", &timeouts, &rounds, &idle); err != nil {
+				t.Fatalf("sigjump: %v: %s", err, out)
+			}
+			t.Logf("sigjump: %s", strings.TrimSpace(out))
+			if timeouts != 1000 || rounds != 1000 {
+				t.Fatalf("want 1000 timeouts and 1000 round trips: %s", out)
+			}
+			if idle > 100 {
+				t.Fatalf("an idle receive of 500 ms took %d ms of CPU: it spun", idle)
+			}
+			accelerated(t, e, 1000)
+		})
+	}
+}
+
 // TestShutdownWakes: shutting a socket down for reading ends a receive
 // another thread is blocked in (asleep, past its spin), as in Linux.
 func TestShutdownWakes(t *testing.T) {

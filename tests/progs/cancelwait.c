@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static int fd;
 
 static void *reader(void *arg)
@@ -29,13 +31,6 @@ static void *reader(void *arg)
 	char b[64];
 	recv(fd, b, sizeof b, 0);
 	return NULL;
-}
-
-static double cpu_ms(void)
-{
-	struct rusage r;
-	getrusage(RUSAGE_SELF, &r);
-	return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1e3 + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e3;
 }
 
 int main(int argc, char **argv)

@@ -8,7 +8,9 @@
  * main thread sends wakes it; the main thread sends it SIGUSR1 after a
  * random 0-40 us, so the handler lands anywhere on the receive's way out
  * and back in. The handler notes whether it interrupted the preload's Go
- * part (its address in libaccel-go.so), which runs only once a receive has
+ * part (its address in libaccel-go.so, or, since the preload defers a
+ * handler that lands there to the end of that call, accel_deferred_signal
+ * naming it), which runs only once a receive has
  * begun, as a system call has once it entered the kernel; the C part's
  * first instructions come before that point, like the program's own. A
  * round whose handler ran in Go and whose receiver then stayed asleep for
@@ -21,6 +23,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
@@ -63,14 +66,19 @@ static int find_code(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/* The preload runs a handler that lands inside its Go part (or in a
+ * wait it has armed) when the thread is out of both, and says so. */
+static int (*deferred_signal)(void);
+
 static void on_usr1(int sig, siginfo_t *si, void *ucv)
 {
-	(void)sig;
 	(void)si;
 	uintptr_t pc = (uintptr_t)((ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
 	for (int i = 0; i < ncode; i++)
 		if (pc >= code[i].lo && pc < code[i].hi)
 			hit_inside = 1;
+	if (deferred_signal && deferred_signal() == sig)
+		hit_inside = 1;
 	stop = 1;
 }
 
@@ -128,6 +136,7 @@ int main(int argc, char **argv)
 	char b[8];
 	recv(fd, b, sizeof b, MSG_DONTWAIT); /* the preload is loaded by now */
 	dl_iterate_phdr(find_code, NULL);
+	deferred_signal = (int (*)(void))dlsym(RTLD_DEFAULT, "accel_deferred_signal");
 	struct sigaction act = {.sa_sigaction = on_usr1, .sa_flags = SA_SIGINFO};
 	sigaction(SIGUSR1, &act, NULL);
 	pthread_t t;

@@ -25,6 +25,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static char *lo, *hi;
 static volatile sig_atomic_t handled, misplaced;
 static volatile char sink;
@@ -63,12 +65,9 @@ int main(int argc, char **argv)
 	}
 	lo = addr;
 	hi = lo + size;
-	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
-	if (fd < 0 || inet_pton(AF_INET, argv[1], &peer.sin_addr) != 1 || connect(fd, (void *)&peer, sizeof peer) != 0) {
+	handle(SIGALRM, on_alarm, SA_RESTART);
+	int fd = udp_to(argv[1], argv[2]);
+	if (fd < 0) {
 		printf("fail: socket: %m\n");
 		return 1;
 	}
@@ -80,7 +79,7 @@ int main(int argc, char **argv)
 	char buf[64] = "ping";
 	for (int i = 0; i < rounds; i++) {
 		if (i == rounds / 2)
-			sigaction(SIGALRM, &sa, NULL); /* again, with the Go part loaded */
+			handle(SIGALRM, on_alarm, SA_RESTART); /* again, with the Go part loaded */
 		if (send(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf) {
 			printf("fail: send: %m\n");
 			return 1;
