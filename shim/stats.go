@@ -21,7 +21,7 @@ import (
 // StackStats are one stack's counters.
 type StackStats struct {
 	Interface string            `json:"interface"`
-	Thread    int               `json:"thread,omitempty"`
+	Thread    int               `json:"thread,omitempty"` // -1: the stacks of threads that exited, summed
 	Queue     int               `json:"queue"`
 	RxFrames  uint64            `json:"rx_frames"`
 	RxUDP     uint64            `json:"rx_udp"`
@@ -73,23 +73,31 @@ func (s *Socket) stats(fd int) SocketStats {
 	return st
 }
 
+// stats are the stack's counters, as the stats file shows them.
+func (is *ifStack) stats() StackStats {
+	c := is.st.Stats()
+	v := is.vi.Stats()
+	ss := StackStats{Interface: is.key.ifname, Thread: is.key.tid, Queue: is.port.Queue(),
+		RxFrames: c.RxFrames, RxUDP: c.RxUDP, RxKernel: c.RxKernel, TxUDP: c.TxUDP, TxKernel: c.TxKernel, Requeued: c.Requeued,
+		RxBytes: v.RxBytes, TxBytes: v.TxBytes, Drops: map[string]uint64{},
+		ViRxFillEmpty: v.RxFillEmpty, ViRxRingFull: v.RxRingFull, ViTxRingFull: v.TxRingFull}
+	for d, n := range c.Drops {
+		if n > 0 {
+			ss.Drops[stack.Drop(d).String()] = n
+		}
+	}
+	return ss
+}
+
 // Stats gathers the summary.
 func (sh *Shim) Stats() Stats {
 	out := Stats{PID: os.Getpid(), Fallbacks: map[string]uint64{}}
 	sh.mu.Lock()
 	for _, is := range sh.stacks {
-		c := is.st.Stats()
-		v := is.vi.Stats()
-		ss := StackStats{Interface: is.key.ifname, Thread: is.key.tid, Queue: is.port.Queue(),
-			RxFrames: c.RxFrames, RxUDP: c.RxUDP, RxKernel: c.RxKernel, TxUDP: c.TxUDP, TxKernel: c.TxKernel, Requeued: c.Requeued,
-			RxBytes: v.RxBytes, TxBytes: v.TxBytes, Drops: map[string]uint64{},
-			ViRxFillEmpty: v.RxFillEmpty, ViRxRingFull: v.RxRingFull, ViTxRingFull: v.TxRingFull}
-		for d, n := range c.Drops {
-			if n > 0 {
-				ss.Drops[stack.Drop(d).String()] = n
-			}
-		}
-		out.Stacks = append(out.Stacks, ss)
+		out.Stacks = append(out.Stacks, is.stats())
+	}
+	for _, sum := range sh.reaped {
+		out.Stacks = append(out.Stacks, *sum)
 	}
 	for k, v := range sh.fallbacks {
 		out.Fallbacks[k] = v
@@ -208,6 +216,7 @@ func (sh *Shim) progress(t *time.Timer, stop <-chan struct{}) {
 			if len(stacks) > 0 && now.Sub(lastStats) >= time.Second {
 				lastStats = now
 				sh.watchSharers()
+				sh.reapStacks()
 				if sh.cfg.StatsFile != "" {
 					sh.WriteStats()
 				}

@@ -175,6 +175,33 @@ func TestStackPerThread(t *testing.T) {
 	}
 }
 
+// TestThreadPerRequest runs threadreq with a stack per thread: 50
+// threads, one after the other, each with a socket and one round trip.
+// Every exited thread's stack must be closed once its socket is (the
+// progress engine looks once a second): each stayed, with its VI and
+// seven fds (27 fds after the first thread, 370 after the fiftieth). The
+// stats file keeps their counts, summed.
+func TestThreadPerRequest(t *testing.T) {
+	p := pair(t)
+	srv := start(t, p.B, kernelEnv(t), time.Minute, "socat", "-T", "20", "UDP-RECVFROM:9479,fork", "PIPE")
+	defer srv.stop()
+	bound(t, p.B, "udp", "9479")
+	e := accelEnv(t, p.A, "ACCEL_STACK_PER_THREAD=1")
+	out := run(t, p.A, e, time.Minute, filepath.Join(e.dir, "threadreq"), p.B.Addr.String(), "9479", "50", "2500")
+	var answered, first, end int
+	if _, err := fmt.Sscanf(out, "ok answered=%d fds_first=%d fds_end=%d", &answered, &first, &end); err != nil {
+		t.Fatalf("threadreq: %v: %s", err, out)
+	}
+	t.Logf("threadreq: %s", strings.TrimSpace(out))
+	if answered != 50 {
+		t.Fatalf("%d of 50 requests answered", answered)
+	}
+	if end > first+3 {
+		t.Fatalf("%d fds after 50 threads, %d after the first: the exited threads' stacks stayed", end, first)
+	}
+	accelerated(t, e, 50)
+}
+
 // TestSignals checks that asynchronous signals stay off Go's threads.
 func TestSignals(t *testing.T) {
 	p := pair(t)
