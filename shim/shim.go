@@ -298,20 +298,7 @@ func (sh *Shim) keepReaped(ss StackStats) {
 		sum = &StackStats{Interface: ss.Interface, Thread: -1, Queue: ss.Queue, Drops: map[string]uint64{}}
 		sh.reaped[ss.Interface] = sum
 	}
-	sum.RxFrames += ss.RxFrames
-	sum.RxUDP += ss.RxUDP
-	sum.RxKernel += ss.RxKernel
-	sum.TxUDP += ss.TxUDP
-	sum.TxKernel += ss.TxKernel
-	sum.Requeued += ss.Requeued
-	sum.RxBytes += ss.RxBytes
-	sum.TxBytes += ss.TxBytes
-	sum.ViRxFillEmpty += ss.ViRxFillEmpty
-	sum.ViRxRingFull += ss.ViRxRingFull
-	sum.ViTxRingFull += ss.ViTxRingFull
-	for d, n := range ss.Drops {
-		sum.Drops[d] += n
-	}
+	sum.add(ss)
 }
 
 // reuseStack is the stack of the SO_REUSEPORT group a socket binding to

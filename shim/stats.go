@@ -89,6 +89,24 @@ func (is *ifStack) stats() StackStats {
 	return ss
 }
 
+// add adds o's counters to s's.
+func (s *StackStats) add(o StackStats) {
+	s.RxFrames += o.RxFrames
+	s.RxUDP += o.RxUDP
+	s.RxKernel += o.RxKernel
+	s.TxUDP += o.TxUDP
+	s.TxKernel += o.TxKernel
+	s.Requeued += o.Requeued
+	s.RxBytes += o.RxBytes
+	s.TxBytes += o.TxBytes
+	s.ViRxFillEmpty += o.ViRxFillEmpty
+	s.ViRxRingFull += o.ViRxRingFull
+	s.ViTxRingFull += o.ViTxRingFull
+	for d, n := range o.Drops {
+		s.Drops[d] += n
+	}
+}
+
 // Stats gathers the summary.
 func (sh *Shim) Stats() Stats {
 	out := Stats{PID: os.Getpid(), Fallbacks: map[string]uint64{}}

@@ -88,9 +88,7 @@ func (s *Stack) KernelUDPSockets(port uint16, fn func(local, remote netip.AddrPo
 			}
 			local := netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[8:12])), binary.BigEndian.Uint16(b[4:6]))
 			remote := netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[24:28])), binary.BigEndian.Uint16(b[6:8]))
-			if port == 0 || local.Port() == port {
-				fn(local, remote, binary.NativeEndian.Uint32(b[68:72]))
-			}
+			fn(local, remote, binary.NativeEndian.Uint32(b[68:72]))
 		}
 	}
 }

@@ -142,8 +142,10 @@ func (k *kernel) requeue(u *UDPSocket) (int, error) {
 		return 0, fmt.Errorf("open a raw socket to re-send the queued datagrams: %w", err)
 	}
 	defer unix.Close(raw)
+	// k.buf (64 KB, used under s.mu) holds the largest datagram with its
+	// headers: hdr + udp.MaxPayload is 65535.
 	const hdr = wire.IPv4Len + wire.UDPLen
-	pkt := make([]byte, hdr+udp.MaxPayload)
+	pkt := k.buf[:hdr+udp.MaxPayload]
 	moved := 0
 	for {
 		n, _, from, m, ok := u.q.PopMeta(pkt[hdr:], true)
