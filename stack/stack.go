@@ -125,7 +125,9 @@ type Stack struct {
 	pending map[[4]byte]*pendingHop
 	routes  routeTable
 	kern    *kernel // Kernel mode only
-	closed  bool
+	// rxFrames sums the sockets' rxFrames (reserveRx, udp.go).
+	rxFrames int
+	closed   bool
 
 	tcpst *tcpState // TCP (tcp.go), made at the first TCP socket
 	// changes counts changes to what Readiness reports of the UDP

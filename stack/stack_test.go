@@ -732,3 +732,50 @@ func TestTimed(t *testing.T) {
 		t.Fatal("a stack with TCP is not timed")
 	}
 }
+
+// reserving is a device that records what the stack reserves (vi.RxReserver).
+type reserving struct {
+	*memvi.VI
+	frames int
+}
+
+func (r *reserving) ReserveRx(n int) { r.frames = n }
+
+// TestReserveRx: the stack asks its device to keep ready what its bound
+// sockets' receive buffers would hold of small datagrams in the kernel.
+func TestReserveRx(t *testing.T) {
+	da, db, err := memvi.NewPair(memvi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer da.Close()
+	defer db.Close()
+	dev := &reserving{VI: da}
+	s, err := New(Config{Device: dev, Addr: addrA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(n int, when string) {
+		t.Helper()
+		if dev.frames != n {
+			t.Fatalf("%s: %d frames reserved, want %d", when, dev.frames, n)
+		}
+	}
+	unbound, err := s.NewUDP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unbound.SetRcvBuf(1 << 20)
+	want(0, "an unbound socket")
+	a := udpSock(t, s, 5000)
+	want(256, "one socket with the default SO_RCVBUF") // 212992 / rxTruesize
+	b := udpSock(t, s, 5001)
+	want(512, "two")
+	b.SetRcvBuf(1 << 20) // reads back 2 MB
+	want(256+(2<<20+rxTruesize-1)/rxTruesize, "SO_RCVBUF 1 MB on the second")
+	b.Close()
+	want(256, "the second closed")
+	a.Close()
+	unbound.Close()
+	want(0, "all closed")
+}

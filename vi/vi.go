@@ -72,6 +72,15 @@ type Doorbell interface {
 	Ring() error
 }
 
+// RxReserver is a Device that keeps a number of frames ready for the
+// kernel to receive into, and takes from the stack how many its sockets
+// could buffer: a burst that comes while nobody polls lands in those
+// frames, where the kernel would have queued it in the sockets' receive
+// buffers.
+type RxReserver interface {
+	ReserveRx(frames int)
+}
+
 // Info is what a stack needs to know about the link under a VI.
 type Info struct {
 	Name      string

@@ -1018,3 +1018,67 @@ func pythonToReceiver(t *testing.T, code string) (*netns.Pair, *env, int, string
 	out := run(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf("RECEIVER = %q\n", p.B.Addr.String())+code)
 	return p, e, rfd, out
 }
+
+// TestBurstWhileAway sends a burst of 1000 datagrams to a program that is
+// away (asleep) meanwhile, then counts what it can read. The stack keeps
+// only as many receive frames ready as its sockets' buffers would hold in
+// the kernel (vi/xsk fillDepth), so the accelerated program must get at
+// least what the kernel gives the same program: with the default
+// SO_RCVBUF, and with 4 MB set after the bind (SO_RCVBUFFORCE, as a feed
+// handler does), when the kernel keeps the whole burst.
+func TestBurstWhileAway(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	const burst = 1000
+	run := func(e *env, port int, big bool) int {
+		t.Helper()
+		rfd := kernelReceiver(t, p.B, port+100, 10*time.Second)
+		prog := start(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf(`
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", %d))
+if %d:
+    s.setsockopt(socket.SOL_SOCKET, 33, 4 << 20)  # SO_RCVBUFFORCE
+s.sendto(b"bound", (%q, %d))
+time.sleep(0.5)  # away while the burst comes
+s.setblocking(False)
+n = 0
+while True:
+    try:
+        s.recv(2048)
+    except BlockingIOError:
+        break
+    n += 1
+print(n)
+`, port, map[bool]int{true: 1}[big], p.B.Addr.String(), port+100))
+		buf := make([]byte, 64)
+		n, from, err := unix.Recvfrom(rfd, buf, 0)
+		if err != nil || string(buf[:n]) != "bound" {
+			t.Fatalf("the program did not say it was bound: %q %v\n%s", buf[:max(n, 0)], err, prog.err.String())
+		}
+		msg := make([]byte, 64)
+		for i := range burst {
+			binary.BigEndian.PutUint32(msg, uint32(i))
+			if err := unix.Sendto(rfd, msg, 0, from); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := strconv.Atoi(strings.TrimSpace(prog.wait(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for i, big := range []bool{false, true} {
+		kernel := run(kernelEnv(t), 7600+2*i, big)
+		e := accelEnv(t, p.A)
+		accel := run(e, 7601+2*i, big)
+		t.Logf("SO_RCVBUF 4 MB %t: the kernel kept %d of %d, the stack %d", big, kernel, burst, accel)
+		if accel < kernel || (big && accel != burst) {
+			t.Errorf("SO_RCVBUF 4 MB %t: %d of the burst of %d read under the preload, %d without", big, accel, burst, kernel)
+		}
+		if st := readStats(t, e.stats); len(st.Stacks) != 1 || st.Stacks[0].RxUDP < uint64(accel) {
+			t.Errorf("want the burst in through the VI: %+v", st.Stacks)
+		}
+	}
+}

@@ -21,9 +21,13 @@ type VI struct {
 	rx, tx ring
 	owner  *xdp.Owner
 	stats  vi.Stats
+	rxWant uint32 // frames ReserveRx asked for
 }
 
-var _ vi.Device = (*VI)(nil)
+var (
+	_ vi.Device     = (*VI)(nil)
+	_ vi.RxReserver = (*VI)(nil)
+)
 
 // maxKicks bounds the sendto calls of one Send: copy mode sends a budget of
 // frames per call (32 by default) and says EAGAIN while more remain.
@@ -81,7 +85,7 @@ func (p *Port) newSocket(shared *umem) (*VI, error) {
 	}
 	if shared == nil {
 		v.umem.mu.Lock()
-		v.umem.refill()
+		v.umem.prime()
 		v.umem.mu.Unlock()
 	}
 	return v, nil
@@ -204,6 +208,21 @@ func (v *VI) Queue(ds []vi.Desc) int {
 	return int(n)
 }
 
+// ReserveRx sets the frames this VI's sockets could buffer; the fill ring
+// is kept at least as deep as the port's VIs together ask, up to its
+// most (umem.go, fillDepth).
+func (v *VI) ReserveRx(frames int) {
+	u := v.umem
+	u.mu.Lock()
+	u.reserved += uint32(frames) - v.rxWant
+	v.rxWant = uint32(frames)
+	// Up to a batch of frames can be out of the ring, waiting to go back.
+	u.depth.setLow(u.reserved + u.batch)
+	// At once: the burst it is for may come before the next refill.
+	u.prime()
+	u.mu.Unlock()
+}
+
 // Ring wakes the kernel for what is on the TX ring, and takes back the
 // frames it has sent.
 func (v *VI) Ring() error {
@@ -274,6 +293,7 @@ func (v *VI) Close() error {
 		return nil
 	}
 	delete(p.vis, v)
+	v.ReserveRx(0)
 	err := v.owner.Close()
 	v.owner = nil
 	// Frames still on the RX ring go back to the pool.

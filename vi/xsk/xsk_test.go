@@ -210,6 +210,37 @@ func TestReceiveOnlyRefills(t *testing.T) {
 	}
 }
 
+// TestBurstFillsReserve sends bursts of 1000 datagrams to a VI that nobody
+// polls meanwhile. With the default sizes the fill ring is kept shallow
+// (256 frames) and the rest of the burst is dropped for want of a fill
+// frame; once the VI's sockets reserve 1200 frames (a large SO_RCVBUF),
+// the whole burst lands.
+func TestBurstFillsReserve(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	_, v := openVIConfig(t, pair.B, xsk.Config{Interface: pair.B.Ifname})
+	if err := v.AddFilter(xdp.Filter{Proto: xdp.UDP, Local: netip.AddrPortFrom(pair.B.Addr, 9000)}); err != nil {
+		t.Fatal(err)
+	}
+	a := listenUDP(t, pair.A, 0)
+	burst := func(round int) int {
+		msgs := make([]string, 1000)
+		for i := range msgs {
+			msgs[i] = fmt.Sprintf("b%d-%d", round, i)
+		}
+		sendTo(t, a, pair.B, 9000, msgs...)
+		time.Sleep(100 * time.Millisecond) // away while it lands
+		return len(recvUDP(v, len(msgs), 500*time.Millisecond)[9000])
+	}
+	if n, s := burst(0), v.Stats(); n != 256 || s.RxFillEmpty == 0 {
+		t.Fatalf("unreserved: %d of 1000 received, %d dropped for want of a fill frame; want 256 and the rest dropped", n, s.RxFillEmpty)
+	}
+	before := v.Stats().RxFillEmpty
+	v.ReserveRx(1200)
+	if n, s := burst(1), v.Stats(); n != 1000 || s.RxFillEmpty != before {
+		t.Fatalf("reserved 1200: %d of 1000 received, %d more dropped for want of a fill frame", n, s.RxFillEmpty-before)
+	}
+}
+
 // buildUDP fills a frame from d with a UDP datagram from host src to dst.
 func buildUDP(t testing.TB, d vi.Device, src, dst *netns.Host, sport, dport uint16, payload string) vi.Desc {
 	t.Helper()
