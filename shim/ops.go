@@ -390,6 +390,9 @@ func (sh *Shim) Close(fd int) {
 		return
 	}
 	sh.fds.set(fd, nil)
+	// A thread asleep on the fd wakes to find it closed (the preload
+	// then returns EBADF): the socket's next datagram may never come.
+	defer s.u.Stack().Wake()
 	s.mu.Lock()
 	for i, f := range s.fds {
 		if f == fd {

@@ -151,6 +151,29 @@ static inline void set_kind(int fd, int k)
 		fdtab[fd] = (fdtab[fd] & ~FD_KIND) | k;
 }
 
+/* An fd's generation moves on when the program closes it, or puts
+ * another file on its number (dup2), while the shim knows it. A thread
+ * waiting in a receive or send on an accelerated fd (io) looks at it
+ * between its calls into the stack: once it moved, the socket the thread
+ * waits on is gone, and the number may already be another socket's,
+ * whose datagrams the thread took (a receive blocked on a socket that
+ * another thread closed got the next datagram of the socket opened after
+ * it on the same number). Linux keeps such a thread on the closed socket
+ * until its call ends; here it ends with EBADF. Untouched entries cost
+ * no memory. */
+static uint16_t fdgen[FD_TABLE];
+
+static inline unsigned fd_gen(int fd)
+{
+	return (unsigned)fd < FD_TABLE ? __atomic_load_n(&fdgen[fd], __ATOMIC_ACQUIRE) : 0;
+}
+
+static inline void fd_gone(int fd)
+{
+	if ((unsigned)fd < FD_TABLE)
+		__atomic_add_fetch(&fdgen[fd], 1, __ATOMIC_RELEASE);
+}
+
 /* Candidates this process made with socket() and has set no option on
  * since, nor duplicated: their options are all the kernel's defaults, so
  * the shim's decision need not read them back (some thirty getsockopt
@@ -1434,7 +1457,13 @@ static long long io(int fd, void *m, int flags, int send)
 	 * before it tries (one crossing into Go, not two, on the way from a
 	 * wake-up to the data). */
 	struct armed a, *woke = NULL;
+	unsigned gen = fd_gen(fd);
 	for (;;) {
+		if (fd_gen(fd) != gen) {
+			if (woke)
+				end_wait(woke->fds, woke->n);
+			return -EBADF;
+		}
 		const int32_t *wf = woke ? woke->fds : NULL;
 		int nwf = woke ? woke->n : 0;
 		long long r = send ? DECIDE_CALL(fd, go.sendmsg(fd, m, flags, &timeo, wf, nwf)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo, wf, nwf));
@@ -1444,6 +1473,9 @@ static long long io(int fd, void *m, int flags, int send)
 			run_deferred();
 		}
 		woke = NULL;
+		/* Not the kernel's call on a number that is another file's now. */
+		if ((r == ACCEL_FORGET || r == ACCEL_PASS) && fd_gen(fd) != gen)
+			return -EBADF;
 		if (r == ACCEL_FORGET) {
 			forget(fd);
 			return ACCEL_PASS;
@@ -1465,6 +1497,8 @@ static long long io(int fd, void *m, int flags, int send)
 		r = send ? GO_CALL(go.sendmsg(fd, m, flags, &timeo, NULL, 0)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo, NULL, 0));
 		if (r != ACCEL_WAIT) {
 			end_wait(a.fds, a.n);
+			if ((r == ACCEL_FORGET || r == ACCEL_PASS) && fd_gen(fd) != gen)
+				return -EBADF;
 			if (r == ACCEL_FORGET) {
 				forget(fd);
 				return ACCEL_PASS;
@@ -1759,7 +1793,10 @@ EXPORT int shutdown(int fd, int how)
 {
 	RESOLVE(shutdown);
 	int r = real_shutdown(fd, how);
-	if (r == 0 && kind(fd) == FD_ACCEL && ready())
+	/* ENOTCONN: Linux shuts an unconnected UDP socket down all the same,
+	 * and wakes its waiters (inet_shutdown), which then read 0; without
+	 * the shim knowing, a thread blocked in recv slept on. */
+	if ((r == 0 || errno == ENOTCONN) && kind(fd) == FD_ACCEL && ready())
 		GO_DO(go.shutdown(fd, how));
 	return r;
 }
@@ -1809,6 +1846,8 @@ static void note_dup(int oldfd, int newfd)
 	set_pristine(newfd, 0);
 	int was = kind(newfd);
 	int was_epoll = (unsigned)newfd < FD_TABLE && (fdtab[newfd] & FD_EPOLLFD);
+	if (was != FD_KERNEL)
+		fd_gone(newfd);
 	if ((was == FD_ACCEL || was_epoll) && ready())
 		GO_DO(go.close(newfd));
 	if ((unsigned)newfd < FD_TABLE) {
@@ -1927,6 +1966,7 @@ static void note_close(int fd)
 	/* First out of its group: a duplicate's close decides nothing for
 	 * the others. */
 	group_forget(fd);
+	fd_gone(fd);
 	if ((fdtab[fd] & ~FD_APP) && ready())
 		GO_DO(go.close(fd));
 	if (kind(fd) == FD_CAND)

@@ -1082,3 +1082,83 @@ print(n)
 		}
 	}
 }
+
+// TestCloseWhileWaiting: another thread closes, or shuts down, the socket
+// a thread is blocked on in recv.
+//   - shutdown(SHUT_RD) of an unconnected socket fails with ENOTCONN, yet
+//     Linux shuts it down and wakes the reader, which reads 0 bytes; the
+//     preload's reader slept on for ever.
+//   - After a close, the next socket gets the same fd number; the
+//     preload's reader took that socket's first datagram. Linux keeps the
+//     reader on the closed socket; the preload ends its call with EBADF,
+//     and the datagram stays for the new socket.
+func TestCloseWhileWaiting(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	rfd := kernelReceiver(t, p.B, 7650, 10*time.Second)
+	e := accelEnv(t, p.A)
+	prog := start(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf(`
+import ctypes, os, socket, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+got = {}
+def reader(name, fd):
+    buf = ctypes.create_string_buffer(100)
+    n = libc.recv(fd, buf, 100, 0)
+    got[name] = (n, os.strerror(ctypes.get_errno()) if n < 0 else buf.raw[:n].decode())
+
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7651))
+r = threading.Thread(target=reader, args=("shut", s.fileno()))
+r.start()
+time.sleep(0.3)
+try:
+    s.shutdown(socket.SHUT_RD)
+except OSError as e:
+    print("shutdown:", e.strerror)
+r.join(3)
+print("after shutdown:", got.get("shut", "still blocked"))
+s.close()
+
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 7652))
+s.sendto(b"x", (%[1]q, 7650))  # decided: accelerated
+fd = s.fileno()
+r = threading.Thread(target=reader, args=("closed", fd))
+r.start()
+time.sleep(0.3)
+os.close(s.detach())
+n = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+print("same number:", n.fileno() == fd)
+n.bind(("0.0.0.0", 7653))
+n.settimeout(5)
+n.sendto(b"bound", (%[1]q, 7650))
+print("new socket:", n.recv(100).decode())
+r.join(3)
+print("after close:", got.get("closed", "still blocked"))
+`, p.B.Addr.String()))
+	buf := make([]byte, 64)
+	for {
+		n, from, err := unix.Recvfrom(rfd, buf, 0)
+		if err != nil {
+			t.Fatalf("the program said nothing: %v\n%s", err, prog.err.String())
+		}
+		if string(buf[:n]) == "bound" {
+			if err := unix.Sendto(rfd, []byte("for-new"), 0, from); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	out := prog.wait(t)
+	want := "shutdown: Transport endpoint is not connected\n" +
+		"after shutdown: (0, '')\n" +
+		"same number: True\n" +
+		"new socket: for-new\n" +
+		"after close: (-1, 'Bad file descriptor')\n"
+	if out != want {
+		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	}
+	if st := readStats(t, e.stats); len(st.Stacks) != 1 || st.Stacks[0].RxUDP == 0 {
+		t.Fatalf("want the new socket's datagram through the VI: %+v", st.Stacks)
+	}
+}
