@@ -494,6 +494,13 @@ func accel_go_nonblock(fd, on C.int) {
 	sh.SetNonblock(int(fd), on != 0)
 }
 
+//export accel_go_async
+func accel_go_async(fd C.int) {
+	var r C.longlong
+	defer guard(&r)
+	sh.SetAsync(int(fd))
+}
+
 //export accel_go_shutdown
 func accel_go_shutdown(fd, how C.int) {
 	var r C.longlong

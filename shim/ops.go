@@ -484,6 +484,14 @@ func (sh *Shim) Shutdown(fd, how int) {
 	s.u.Stack().Wake()
 }
 
+// SetAsync is O_ASYNC turned on (fcntl F_SETFL, ioctl FIOASYNC): the
+// socket goes back to the kernel, which signals what comes to it.
+func (sh *Shim) SetAsync(fd int) {
+	if s := sh.fds.get(fd); s != nil {
+		sh.Handover(s, asyncIO+" is on: the kernel's socket gives it")
+	}
+}
+
 // SetOption mirrors an option the kernel accepted on fd. A kernel-only
 // option hands the socket back to the kernel. Candidate sockets record
 // their multicast memberships for the decision.

@@ -405,12 +405,20 @@ func KernelOnly(level, name int) string {
 	return ""
 }
 
+// asyncIO is O_ASYNC, signal-driven I/O: the kernel sends SIGIO (or the
+// F_SETSIG signal) as data comes to its socket, which frames through the
+// VI never reach; a program waiting for the signal would wait for ever.
+const asyncIO = "signal-driven I/O (O_ASYNC)"
+
 // kernelOnlySet names a kernel-only option set on fd, or "".
 func kernelOnlySet(fd int) string {
 	for _, o := range kernelOnlyOptions {
 		if v, err := unix.GetsockoptInt(fd, o.level, o.name); err == nil && v != 0 {
 			return o.what + " is on"
 		}
+	}
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_ASYNC != 0 {
+		return asyncIO + " is on"
 	}
 	return ""
 }

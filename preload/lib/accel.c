@@ -274,6 +274,7 @@ static struct {
 	void (*close)(int);
 	void (*dup)(int, int, int);
 	void (*nonblock)(int, int);
+	void (*async)(int);
 	void (*shutdown)(int, int);
 	void (*setsockopt)(int, int, int, const void *, uint32_t);
 	long long (*sockerr)(int);
@@ -384,6 +385,7 @@ static void unfill(struct fill *f)
 }
 
 static void forget(int fd);
+static void note_async(int fd);
 static void epolls_to_go(void);
 
 static void atfork_child(void)
@@ -536,6 +538,7 @@ static void load_go(void)
 	SYM(close, "accel_go_close");
 	SYM(dup, "accel_go_dup");
 	SYM(nonblock, "accel_go_nonblock");
+	SYM(async, "accel_go_async");
 	SYM(shutdown, "accel_go_shutdown");
 	SYM(setsockopt, "accel_go_setsockopt");
 	SYM(sockerr, "accel_go_sockerr");
@@ -1808,6 +1811,12 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
+	if (req == FIOASYNC) {
+		int r = real_ioctl(fd, req, arg);
+		if (r == 0 && arg && *(int *)arg)
+			note_async(fd);
+		return r;
+	}
 	if (kind(fd) == FD_ACCEL && ready()) {
 		if (req == FIONREAD) {
 			long long n = GO_CALL(go.inq(fd));
@@ -1835,6 +1844,19 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 		}
 	}
 	return real_ioctl(fd, req, arg);
+}
+
+/* note_async: O_ASYNC went on (fcntl F_SETFL, ioctl FIOASYNC). Linux then
+ * signals data coming to the kernel's socket, which frames through the VI
+ * never reach: an accelerated socket goes back to the kernel, and a
+ * candidate loses its fresh bit, so that its decision reads the flag. */
+static void note_async(int fd)
+{
+	int k = kind(fd);
+	if (k == FD_ACCEL && ready())
+		GO_DO(go.async(fd));
+	else if (k == FD_CAND)
+		set_pristine(fd, 0);
 }
 
 static void note_dup(int oldfd, int newfd)
@@ -1894,6 +1916,8 @@ static long fcntl_common(int (*real)(int, int, ...), int fd, int cmd, va_list ap
 	case F_SETFL:
 		if (kind(fd) == FD_ACCEL && ready())
 			GO_DO(go.nonblock(fd, ((long)arg & O_NONBLOCK) != 0));
+		if ((long)arg & O_ASYNC)
+			note_async(fd);
 		break;
 	}
 	return r;

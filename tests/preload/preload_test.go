@@ -799,28 +799,24 @@ os.execv("/bin/true", ["true"])
 // kernel's socket (stack requeue), where the new program finds them, in
 // order and from their sender.
 func TestExecReadsQueued(t *testing.T) {
-	need(t, "python3")
-	p := pair(t)
-	rfd := kernelReceiver(t, p.B, 7500, 10*time.Second)
-	e := accelEnv(t, p.A)
-	srv := start(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf(`
+	p, e, rfd, srv := startPython(t, `
 import os, select, socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", 7408))
-s.sendto(b"bound", (%q, 7500))
+s.sendto(b"bound", (RECEIVER, 7500))
 if not select.select([s], [], [], 10)[0]:
     sys.exit("nothing came")
 time.sleep(0.3)  # the rest of the burst lands in the stack too
 os.set_inheritable(s.fileno(), True)
 os.execv(sys.executable, [sys.executable, "-c", """
 import socket
-s = socket.socket(fileno=%%d)
+s = socket.socket(fileno=%d)
 s.settimeout(5)
 for i in range(3):
     d, a = s.recvfrom(100)
     print(d.decode(), a[0], a[1])
-""" %% s.fileno()])
-`, p.B.Addr.String()))
+""" % s.fileno()])
+`)
 	buf := make([]byte, 64)
 	n, from, err := unix.Recvfrom(rfd, buf, 0)
 	if err != nil || string(buf[:n]) != "bound" {
@@ -1005,18 +1001,26 @@ print(got)
 	}
 }
 
-// pythonToReceiver runs code in python3 under the preload on a new pair's
+// startPython starts code in python3 under the preload on a new pair's
 // first host, with RECEIVER set to the address of a kernelReceiver on the
 // second host at port 7500. It returns the pair, the environment, the
-// receiver and what the program printed.
-func pythonToReceiver(t *testing.T, code string) (*netns.Pair, *env, int, string) {
+// receiver and the program.
+func startPython(t *testing.T, code string) (*netns.Pair, *env, int, *proc) {
 	t.Helper()
 	need(t, "python3")
 	p := pair(t)
 	rfd := kernelReceiver(t, p.B, 7500, 10*time.Second)
 	e := accelEnv(t, p.A)
-	out := run(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf("RECEIVER = %q\n", p.B.Addr.String())+code)
-	return p, e, rfd, out
+	prog := start(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf("RECEIVER = %q\n", p.B.Addr.String())+code)
+	return p, e, rfd, prog
+}
+
+// pythonToReceiver is startPython, waiting for the program: it returns
+// what the program printed.
+func pythonToReceiver(t *testing.T, code string) (*netns.Pair, *env, int, string) {
+	t.Helper()
+	p, e, rfd, prog := startPython(t, code)
+	return p, e, rfd, prog.wait(t)
 }
 
 // TestBurstWhileAway sends a burst of 1000 datagrams to a program that is
@@ -1093,11 +1097,7 @@ print(n)
 //     reader on the closed socket; the preload ends its call with EBADF,
 //     and the datagram stays for the new socket.
 func TestCloseWhileWaiting(t *testing.T) {
-	need(t, "python3")
-	p := pair(t)
-	rfd := kernelReceiver(t, p.B, 7650, 10*time.Second)
-	e := accelEnv(t, p.A)
-	prog := start(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf(`
+	_, e, rfd, prog := startPython(t, `
 import ctypes, os, socket, threading, time
 libc = ctypes.CDLL(None, use_errno=True)
 got = {}
@@ -1121,7 +1121,7 @@ s.close()
 
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("0.0.0.0", 7652))
-s.sendto(b"x", (%[1]q, 7650))  # decided: accelerated
+s.sendto(b"x", (RECEIVER, 7500))  # decided: accelerated
 fd = s.fileno()
 r = threading.Thread(target=reader, args=("closed", fd))
 r.start()
@@ -1131,11 +1131,11 @@ n = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 print("same number:", n.fileno() == fd)
 n.bind(("0.0.0.0", 7653))
 n.settimeout(5)
-n.sendto(b"bound", (%[1]q, 7650))
+n.sendto(b"bound", (RECEIVER, 7500))
 print("new socket:", n.recv(100).decode())
 r.join(3)
 print("after close:", got.get("closed", "still blocked"))
-`, p.B.Addr.String()))
+`)
 	buf := make([]byte, 64)
 	for {
 		n, from, err := unix.Recvfrom(rfd, buf, 0)
@@ -1162,3 +1162,58 @@ print("after close:", got.get("closed", "still blocked"))
 		t.Fatalf("want the new socket's datagram through the VI: %+v", st.Stacks)
 	}
 }
+
+// TestSignalDrivenIO: a program that turns O_ASYNC on (fcntl F_SETFL or
+// ioctl FIOASYNC, after F_SETOWN) waits for SIGIO before it reads. The kernel signals
+// data coming to its socket, which frames through the VI never reach:
+// under the preload, SIGIO never came. The socket must stay with, or go
+// back to, the kernel, whether the flag went on before the bind (the
+// decision) or after the socket was accelerated, and the program must get
+// its signal and its datagram, as without the preload.
+func TestSignalDrivenIO(t *testing.T) {
+	_, e, rfd, prog := startPython(t, `
+import fcntl, os, signal, socket, struct, termios, time
+got = []
+signal.signal(signal.SIGIO, lambda *a: got.append(1))
+def async_on(s, how):
+    fcntl.fcntl(s.fileno(), fcntl.F_SETOWN, os.getpid())
+    if how == "ioctl":
+        fcntl.ioctl(s.fileno(), termios.FIOASYNC, struct.pack("i", 1))
+    else:
+        fcntl.fcntl(s.fileno(), fcntl.F_SETFL, fcntl.fcntl(s.fileno(), fcntl.F_GETFL) | os.O_ASYNC | os.O_NONBLOCK)
+for when, port in (("before the bind", 7661), ("after", 7662), ("after, by ioctl", 7663)):
+    del got[:]
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if when == "before the bind":
+        async_on(s, "fcntl")
+    s.bind(("0.0.0.0", port))
+    s.sendto(b"ready", (RECEIVER, 7500))
+    if when != "before the bind":
+        async_on(s, when[-5:])
+    end = time.time() + 3
+    while not got and time.time() < end:
+        time.sleep(0.01)  # a signal wakes it
+    print(when, "SIGIO" if got else "no SIGIO", s.recv(100).decode() if got else "")
+`)
+	buf := make([]byte, 64)
+	for range 3 {
+		n, from, err := unix.Recvfrom(rfd, buf, 0)
+		if err != nil || string(buf[:n]) != "ready" {
+			t.Fatalf("the program did not say it was ready: %v\n%s", err, prog.err.String())
+		}
+		time.Sleep(100 * time.Millisecond) // O_ASYNC on (after the decision)
+		if err := unix.Sendto(rfd, []byte("data"), 0, from); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := prog.wait(t)
+	if want := "before the bind SIGIO data\nafter SIGIO data\nafter, by ioctl SIGIO data\n"; out != want {
+		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	}
+	st := readStats(t, e.stats)
+	if st.Fallbacks[asyncReason] != 1 {
+		t.Fatalf("want the socket made with O_ASYNC on left with the kernel, as %q: %v", asyncReason, st.Fallbacks)
+	}
+}
+
+const asyncReason = "signal-driven I/O (O_ASYNC) is on"
