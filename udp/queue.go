@@ -48,18 +48,56 @@ func NewQueue(limit int) *Queue {
 	return &Queue{limit: limit}
 }
 
-// SetLimit changes SO_RCVBUF. Queued datagrams stay.
-func (q *Queue) SetLimit(limit int) {
-	q.limit = limit
-	if q.buf != nil && limit+MaxPayload > len(q.buf) {
-		q.grow()
+// SetLimit changes SO_RCVBUF. Queued datagrams stay; the ring grows as
+// datagrams come.
+func (q *Queue) SetLimit(limit int) { q.limit = limit }
+
+// The ring and the table start small and double as a datagram finds no
+// room, up to what the limit can hold (limit+MaxPayload bytes: at most
+// limit-n are in use, each datagram being charged at least its size, so
+// n bytes always fit at the tail or at 0). Sized to the limit at once, a
+// socket's first datagram cost a 278 KB ring and a 53 KB table: a client
+// that makes a socket per request (socket, send, receive, close) spent
+// its time faulting that memory in and collecting it. A queue that has
+// reached its size allocates no more.
+const (
+	minRing = 4096
+	minMeta = 16
+)
+
+// place is where n bytes go in the ring: at the tail, or at 0 when they
+// do not fit before its end; ok is false when neither has room. Once
+// wrapped, the tail stays short of the head (strictly: tail == head would
+// read as an empty stretch [head, tail) on the next push).
+func (q *Queue) place(n int) (off int, ok bool) {
+	switch {
+	case q.mn == 0:
+		return 0, n <= len(q.buf)
+	case q.tail >= q.head: // in use: [head, tail)
+		if q.tail+n <= len(q.buf) {
+			return q.tail, true
+		}
+		return 0, n < q.head
+	default: // in use: [head, end) and [0, tail)
+		return q.tail, q.tail+n < q.head
 	}
 }
 
-// grow makes the ring big enough for the limit, keeping what is queued.
-func (q *Queue) grow() {
-	nb := make([]byte, q.limit+MaxPayload)
-	nm := make([]datagram, q.limit/Overhead+1)
+// grow makes the ring hold at least n more bytes than are queued, and the
+// table one more datagram, keeping what is queued (moved to the front).
+func (q *Queue) grow(n int) {
+	used := 0
+	for i := range q.mn {
+		used += q.meta[(q.mh+i)%len(q.meta)].n
+	}
+	size := max(minRing, 2*len(q.buf))
+	for size < used+n {
+		size *= 2
+	}
+	size = max(min(size, q.limit+MaxPayload), used+n)
+	metas := max(minMeta, 2*len(q.meta), q.mn+1)
+	nb := make([]byte, size)
+	nm := make([]datagram, metas)
 	off := 0
 	for i := range q.mn {
 		d := q.meta[(q.mh+i)%len(q.meta)]
@@ -93,21 +131,13 @@ func (q *Queue) PushMeta(payload []byte, from netip.AddrPort, m Meta) bool {
 		q.drops++
 		return false
 	}
-	if q.buf == nil {
-		q.grow()
-	}
 	if q.mn == 0 {
 		q.head, q.tail = 0, 0
 	}
-	// The ring holds limit+MaxPayload bytes and at most limit-n are in use
-	// (each is charged at least its size), so n fits at tail or at 0.
-	off := q.tail
-	if q.tail >= q.head && off+n > len(q.buf) {
-		off = 0
-	}
-	if q.mn > 0 && off <= q.head && off+n > q.head && !(off == q.head && n == 0) {
-		q.drops++ // cannot happen by the bound above; kept as a guard
-		return false
+	off, ok := q.place(n)
+	if !ok || q.mn == len(q.meta) {
+		q.grow(n)
+		off = q.tail
 	}
 	copy(q.buf[off:off+n], payload)
 	q.meta[(q.mh+q.mn)%len(q.meta)] = datagram{from: from, off: off, n: n, meta: m}

@@ -62,15 +62,23 @@ func TestQueueBoundedByRcvbuf(t *testing.T) {
 }
 
 // TestQueueAgainstModel pushes and pops at random and compares with a
-// slice of byte slices.
+// slice of byte slices: with pushes as likely as pops, and more likely
+// (the queue fills, its ring grows and wraps), zero-length datagrams
+// among the rest.
 func TestQueueAgainstModel(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	q := NewQueue(8192)
+	for _, c := range []struct{ limit, push int }{{8192, 50}, {8192, 70}, {212992, 70}} {
+		queueAgainstModel(t, c.limit, c.push)
+	}
+}
+
+func queueAgainstModel(t *testing.T, limit, pushPct int) {
+	rng := rand.New(rand.NewPCG(3, uint64(limit+pushPct)))
+	q := NewQueue(limit)
 	var model [][]byte
 	b := make([]byte, 2000)
 	for i := range 20000 {
-		if rng.IntN(2) == 0 {
-			p := make([]byte, rng.IntN(1500))
+		if rng.IntN(100) < pushPct {
+			p := make([]byte, rng.IntN(1500)*rng.IntN(2))
 			for j := range p {
 				p[j] = byte(rng.Uint32())
 			}
@@ -80,18 +88,37 @@ func TestQueueAgainstModel(t *testing.T) {
 		} else {
 			n, _, _, ok := q.Pop(b, false)
 			if ok != (len(model) > 0) {
-				t.Fatalf("step %d: pop ok=%v with %d in the model", i, ok, len(model))
+				t.Fatalf("limit %d, %d%% pushes, step %d: pop ok=%v with %d in the model", limit, pushPct, i, ok, len(model))
 			}
 			if ok {
 				if !bytes.Equal(b[:n], model[0]) {
-					t.Fatalf("step %d: popped %d bytes that differ", i, n)
+					t.Fatalf("limit %d, %d%% pushes, step %d: popped %d bytes that differ", limit, pushPct, i, n)
 				}
 				model = model[1:]
 			}
 		}
 		if i == 10000 {
-			q.SetLimit(16384) // grows with data queued
+			q.SetLimit(2 * limit) // grows with data queued
 		}
+	}
+}
+
+// TestQueueGrowsAsNeeded: a socket's first datagram costs a small ring,
+// not one the size of its buffer, and the buffer still holds as many
+// datagrams as its limit allows.
+func TestQueueGrowsAsNeeded(t *testing.T) {
+	q := NewQueue(212992)
+	p := make([]byte, 64)
+	q.Push(p, peer)
+	if len(q.buf) != minRing || len(q.meta) != minMeta {
+		t.Fatalf("after one datagram: a %d-byte ring and %d entries, want %d and %d", len(q.buf), len(q.meta), minRing, minMeta)
+	}
+	n := 1
+	for q.Push(p, peer) {
+		n++
+	}
+	if want := 212992 / (64 + Overhead); n != want {
+		t.Fatalf("held %d datagrams of 64 bytes, want %d", n, want)
 	}
 }
 
@@ -103,5 +130,28 @@ func TestQueueNoAllocations(t *testing.T) {
 	q.Pop(b, false)
 	if a := testing.AllocsPerRun(1000, func() { q.Push(p, peer); q.Pop(b, false) }); a != 0 {
 		t.Fatalf("%.1f allocations per push and pop", a)
+	}
+}
+
+// TestQueueWrapToHead wraps a datagram that ends exactly at the head of
+// the ring: the next one must not take the tail for the start of free
+// space (it would write over the oldest datagram).
+func TestQueueWrapToHead(t *testing.T) {
+	q := NewQueue(212992)
+	fill := func(n int, c byte) []byte { return bytes.Repeat([]byte{c}, n) }
+	b := make([]byte, 4096)
+	q.Push(fill(100, 'a'), peer)
+	q.Push(fill(minRing-196, 'b'), peer) // ends 96 bytes short of the ring's end
+	q.Pop(b, false)                      // the head is now at 100
+	for i, p := range [][]byte{fill(100, 'c'), fill(50, 'd')} {
+		if !q.Push(p, peer) {
+			t.Fatalf("push %d refused", i)
+		}
+	}
+	for _, want := range []byte{'b', 'c', 'd'} {
+		n, _, _, ok := q.Pop(b, false)
+		if !ok || n == 0 || !bytes.Equal(b[:n], fill(n, want)) {
+			t.Fatalf("popped %q..., want all %q", b[:min(n, 8)], want)
+		}
 	}
 }
