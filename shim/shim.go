@@ -554,7 +554,7 @@ func (sh *Shim) mirrorOptions(s *Socket, fd int, fresh, tamed bool) {
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
 		s.nonblock.Store(fl&unix.O_NONBLOCK != 0)
 	}
-	if fresh {
+	if fresh && !tamed {
 		return // no timeouts
 	}
 	for _, o := range []struct {
@@ -569,7 +569,9 @@ func (sh *Shim) mirrorOptions(s *Socket, fd int, fresh, tamed bool) {
 
 // mirrored are the options mirrorOptions copies, with their value on a
 // fresh socket (-1: a setting's, read). The C part's mirrored_opt lists
-// the same: setting one of them leaves a socket fresh, but tamed.
+// the same, and SO_RCVTIMEO and SO_SNDTIMEO, which mirrorOptions reads
+// for a tamed socket: setting one of them leaves a socket fresh, but
+// tamed.
 var mirrored = []struct{ level, name, fresh int }{
 	{unix.SOL_SOCKET, unix.SO_REUSEADDR, 0}, {unix.SOL_SOCKET, unix.SO_REUSEPORT, 0},
 	{unix.SOL_SOCKET, unix.SO_BROADCAST, 0}, {unix.SOL_SOCKET, unix.SO_RCVBUF, -1},

@@ -212,11 +212,16 @@ static inline void set_pristine(int fd, int on)
 }
 
 /* mirrored_opt: the options the shim reads back at every decision (its
- * table "mirrored", shim/shim.go): setting one leaves a socket fresh. */
+ * table "mirrored", and the timeouts, shim/shim.go): setting one leaves a
+ * socket fresh. Clients set SO_RCVTIMEO on nearly every socket they
+ * make; as an untamed option it sent each decision through the full
+ * read-back, some twenty more getsockopt calls. */
 static int mirrored_opt(int level, int name)
 {
 	if (level == SOL_SOCKET)
-		return name == SO_REUSEADDR || name == SO_REUSEPORT || name == SO_BROADCAST || name == SO_RCVBUF;
+		return name == SO_REUSEADDR || name == SO_REUSEPORT || name == SO_BROADCAST || name == SO_RCVBUF ||
+		       name == SO_RCVTIMEO_OLD || name == SO_SNDTIMEO_OLD || name == SO_RCVTIMEO_NEW ||
+		       name == SO_SNDTIMEO_NEW;
 	if (level == IPPROTO_IP)
 		return name == IP_TTL || name == IP_TOS || name == IP_MULTICAST_TTL || name == IP_MULTICAST_LOOP;
 	return 0;

@@ -668,13 +668,14 @@ func kernelReceiver(t *testing.T, h *netns.Host, port int, timeout time.Duration
 }
 
 // TestTamedOptions sets, before the bind, only options a decision reads
-// back (SO_REUSEADDR, IP_TOS, IP_TTL): the socket stays fresh but tamed,
-// and its decision must read them rather than assume the defaults. The
-// datagram goes through the VI (the neighbour is resolved first) with
-// the TOS and TTL set.
+// back (SO_REUSEADDR, IP_TOS, IP_TTL, SO_RCVTIMEO): the socket stays
+// fresh but tamed, and its decision must read them rather than assume
+// the defaults. The datagram goes through the VI (the neighbour is
+// resolved first) with the TOS and TTL set, and a receive nobody answers
+// ends at the 200 ms timeout.
 func TestTamedOptions(t *testing.T) {
 	_, e, rfd, out := pythonToReceiver(t, `
-import socket, time
+import socket, struct, time
 dst = (RECEIVER, 7500)
 w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 w.sendto(b"warm", dst)
@@ -683,12 +684,17 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x20)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 33)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 200000))
 s.bind(("0.0.0.0", 7409))
 s.sendto(b"tamed", dst)
-time.sleep(0.2)  # out before the exit
-print("sent")
+t = time.time()
+try:
+    s.recv(100)
+except BlockingIOError:
+    pass
+print("sent", "timed out" if 0.15 < time.time() - t < 2 else "waited %.1f s" % (time.time() - t))
 `)
-	if strings.TrimSpace(out) != "sent" {
+	if strings.TrimSpace(out) != "sent timed out" {
 		t.Fatalf("got %q", out)
 	}
 	if err := unix.SetsockoptInt(rfd, unix.IPPROTO_IP, unix.IP_RECVTOS, 1); err != nil {
