@@ -121,8 +121,8 @@ type preSocket struct {
 
 // New makes the shim for a configuration.
 func New(cfg *config.Config, log *zap.Logger, r decide.Router) *Shim {
-	return &Shim{
-		cfg: cfg, log: log, dec: decide.New(cfg, r),
+	sh := &Shim{
+		cfg: cfg, log: log,
 		Spin:      time.Duration(cfg.SpinUsec) * time.Microsecond,
 		stacks:    map[stackKey]*ifStack{},
 		pre:       map[int]*preSocket{},
@@ -130,6 +130,26 @@ func New(cfg *config.Config, log *zap.Logger, r decide.Router) *Shim {
 		fallbacks: map[string]uint64{},
 		warned:    map[string]bool{},
 	}
+	if k, ok := r.(decide.Kernel); ok && k.Known == nil {
+		k.Known = sh.stackInterface
+		r = k
+	}
+	sh.dec = decide.New(cfg, r)
+	return sh
+}
+
+// stackInterface names the interface of index that a stack is on. A
+// stack's VI is bound to that index, so the name it was made for is the
+// one a decision needs, whatever the interface is called now.
+func (sh *Shim) stackInterface(index int) (string, bool) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for k, is := range sh.stacks {
+		if is.st.Ifindex() == index {
+			return k.ifname, true
+		}
+	}
+	return "", false
 }
 
 // Log is the shim's logger.

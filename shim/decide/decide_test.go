@@ -2,6 +2,8 @@ package decide
 
 import (
 	"errors"
+	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -114,6 +116,29 @@ func TestKernelRouter(t *testing.T) {
 		}
 		if _, err := k.LocalInterface(pair.B.Addr); err == nil {
 			t.Error("found B's address on A")
+		}
+		// An interface the caller names by its index is not asked of
+		// the kernel; others still are.
+		ifc, err := net.InterfaceByName(pair.A.Ifname)
+		if err != nil {
+			return err
+		}
+		var asked []int
+		k.Known = func(index int) (string, bool) {
+			asked = append(asked, index)
+			return "known", index == ifc.Index
+		}
+		if name, err := k.RouteInterface(pair.B.Addr); err != nil || name != "known" {
+			t.Errorf("route to B, A's index known: %q %v", name, err)
+		}
+		if name, err := k.LocalInterface(pair.A.Addr); err != nil || name != "known" {
+			t.Errorf("local %v, A's index known: %q %v", pair.A.Addr, name, err)
+		}
+		if name, err := k.RouteInterface(netip.MustParseAddr("127.0.0.1")); err != nil || name != "lo" {
+			t.Errorf("route to loopback, lo's index not known: %q %v", name, err)
+		}
+		if fmt.Sprint(asked) != fmt.Sprint([]int{ifc.Index, ifc.Index, 1}) {
+			t.Errorf("Known asked for %v", asked)
 		}
 		return nil
 	})

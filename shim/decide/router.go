@@ -14,8 +14,14 @@ import (
 )
 
 // Kernel is the Router that asks the kernel, in the calling thread's
-// network namespace.
-type Kernel struct{}
+// network namespace. Known, when set, names an interface the caller
+// already has open by its index (the shim's stacks, each bound to its
+// interface's index), which spares the ioctl that asks the kernel for the
+// name: a socket (and its close) and the ioctl took 11 of the 33 µs of a
+// route's lookup here, at every decision.
+type Kernel struct {
+	Known func(index int) (string, bool)
+}
 
 var errNoInterface = errors.New("no interface has it")
 
@@ -23,7 +29,7 @@ var errNoInterface = errors.New("no interface has it")
 // kernel's IPv4 addresses (RTM_GETADDR): every decision of a bound socket
 // asks, and listing the interfaces and then each one's addresses took a
 // netlink dump per interface.
-func (Kernel) LocalInterface(addr netip.Addr) (string, error) {
+func (k Kernel) LocalInterface(addr netip.Addr) (string, error) {
 	if !addr.Is4() {
 		return "", errNoInterface
 	}
@@ -58,9 +64,19 @@ func (Kernel) LocalInterface(addr netip.Addr) (string, error) {
 		if len(local) != 4 || [4]byte(local) != want {
 			continue
 		}
-		return indexName(int(ifa.Index))
+		return k.indexName(int(ifa.Index))
 	}
 	return "", errNoInterface
+}
+
+// indexName is the name of interface index: Known's, or the kernel's.
+func (k Kernel) indexName(index int) (string, error) {
+	if k.Known != nil {
+		if name, ok := k.Known(index); ok {
+			return name, nil
+		}
+	}
+	return indexName(index)
 }
 
 // indexName is the name of interface index, asked of the kernel with one
@@ -84,7 +100,7 @@ func indexName(index int) (string, error) {
 
 // RouteInterface asks the kernel for its route to dst (RTM_GETROUTE, as
 // `ip route get` does) and returns the outgoing interface.
-func (Kernel) RouteInterface(dst netip.Addr) (string, error) {
+func (k Kernel) RouteInterface(dst netip.Addr) (string, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return "", fmt.Errorf("netlink socket: %w", err)
@@ -121,7 +137,7 @@ func (Kernel) RouteInterface(dst netip.Addr) (string, error) {
 		return "", fmt.Errorf("route to %v: unexpected answer %d", dst, m.Header.Type)
 	}
 	oif := vi.AttrU32(m.Data[unix.SizeofRtMsg:], unix.RTA_OIF)
-	name, err := indexName(int(oif))
+	name, err := k.indexName(int(oif))
 	if err != nil {
 		return "", fmt.Errorf("route to %v: %w", dst, err)
 	}
