@@ -2007,6 +2007,9 @@ static void note_close(int fd)
 EXPORT int close(int fd)
 {
 	RESOLVE(close);
+	/* Every close, not only of fds the table marks: a socket handed back
+	 * to the kernel while a thread waited on it may have no mark left. */
+	fd_gone(fd);
 	if ((unsigned)fd < FD_TABLE && fdtab[fd]) {
 		if (ours(fd)) {
 			errno = EBADF; /* not the program's: as if never opened */
