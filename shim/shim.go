@@ -128,6 +128,7 @@ func New(cfg *config.Config, log *zap.Logger, r decide.Router) *Shim {
 		pre:       map[int]*preSocket{},
 		epolls:    map[int]*epollSet{},
 		fallbacks: map[string]uint64{},
+		reaped:    map[string]*StackStats{},
 		warned:    map[string]bool{},
 	}
 	if k, ok := r.(decide.Kernel); ok && k.Known == nil {
@@ -310,9 +311,6 @@ func (sh *Shim) reapStacks() {
 // keepReaped adds a closed stack's counters to its interface's sum.
 // Called with sh.mu held.
 func (sh *Shim) keepReaped(ss StackStats) {
-	if sh.reaped == nil {
-		sh.reaped = map[string]*StackStats{}
-	}
 	sum := sh.reaped[ss.Interface]
 	if sum == nil {
 		sum = &StackStats{Interface: ss.Interface, Thread: -1, Queue: ss.Queue, Drops: map[string]uint64{}}

@@ -1449,6 +1449,18 @@ static int sleep_on(const int32_t *wfds, int nw, struct pollfd *extra, int nextr
 	return r;
 }
 
+/* given_back ends io for a call the shim gave back (PASS, FORGET): EBADF
+ * once the fd's generation moved, as the number may be another file's
+ * now; else the kernel's call, FORGET giving the fd to it for good. */
+static long long given_back(int fd, unsigned gen, long long r)
+{
+	if (fd_gen(fd) != gen)
+		return -EBADF;
+	if (r == ACCEL_FORGET)
+		forget(fd);
+	return ACCEL_PASS;
+}
+
 /* io waits for a send or receive on an accelerated fd. It returns the
  * call's result, or PASS. */
 static long long io(int fd, void *m, int flags, int send)
@@ -1481,13 +1493,8 @@ static long long io(int fd, void *m, int flags, int send)
 			run_deferred();
 		}
 		woke = NULL;
-		/* Not the kernel's call on a number that is another file's now. */
-		if ((r == ACCEL_FORGET || r == ACCEL_PASS) && fd_gen(fd) != gen)
-			return -EBADF;
-		if (r == ACCEL_FORGET) {
-			forget(fd);
-			return ACCEL_PASS;
-		}
+		if (r == ACCEL_FORGET || r == ACCEL_PASS)
+			return given_back(fd, gen, r);
 		if (r != ACCEL_WAIT)
 			return decided(fd, r);
 		int64_t now = wait_now(&w);
@@ -1505,13 +1512,7 @@ static long long io(int fd, void *m, int flags, int send)
 		r = send ? GO_CALL(go.sendmsg(fd, m, flags, &timeo, NULL, 0)) : GO_CALL(go.recvmsg(fd, m, flags, &timeo, NULL, 0));
 		if (r != ACCEL_WAIT) {
 			end_wait(a.fds, a.n);
-			if ((r == ACCEL_FORGET || r == ACCEL_PASS) && fd_gen(fd) != gen)
-				return -EBADF;
-			if (r == ACCEL_FORGET) {
-				forget(fd);
-				return ACCEL_PASS;
-			}
-			return r;
+			return r == ACCEL_FORGET || r == ACCEL_PASS ? given_back(fd, gen, r) : r;
 		}
 		/* A send waits for TX room, which no fd signals: short naps. */
 		int64_t cap = send && (a.cap_ns < 0 || a.cap_ns > 200000) ? 200000 : a.cap_ns;
@@ -1995,7 +1996,6 @@ static void note_close(int fd)
 	/* First out of its group: a duplicate's close decides nothing for
 	 * the others. */
 	group_forget(fd);
-	fd_gone(fd);
 	if ((fdtab[fd] & ~FD_APP) && ready())
 		GO_DO(go.close(fd));
 	if (kind(fd) == FD_CAND)
@@ -2038,8 +2038,10 @@ EXPORT int close_range(unsigned first, unsigned last, int flags)
 			from = fd + 1;
 			continue;
 		}
-		if (!(flags & CLOSE_RANGE_CLOEXEC))
+		if (!(flags & CLOSE_RANGE_CLOEXEC)) {
+			fd_gone((int)fd);
 			note_close((int)fd);
+		}
 	}
 	if (from > last)
 		return 0;

@@ -186,14 +186,17 @@ const refillBatch = 16
 // held.
 func (u *umem) refill() {
 	u.held = 0
-	level := u.fill.size - u.fill.free(u.fill.size)
+	level := u.fillLevel()
 	u.top(level, u.depth.next(level))
 }
 
-// prime gives the kernel its first fill frames. Called with mu held.
-func (u *umem) prime() {
-	u.top(u.fill.size-u.fill.free(u.fill.size), u.depth.goal)
-}
+// prime tops the fill ring up to its depth as it stands, without counting
+// as a refill: the first frames, or more after the depth's least grew.
+// Called with mu held.
+func (u *umem) prime() { u.top(u.fillLevel(), u.depth.goal) }
+
+// fillLevel is the frames on the fill ring now.
+func (u *umem) fillLevel() uint32 { return u.fill.size - u.fill.free(u.fill.size) }
 
 // top puts frames from the pool on the fill ring, from level up to goal.
 func (u *umem) top(level, goal uint32) {
