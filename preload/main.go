@@ -2,13 +2,13 @@
 // the cgo boundary between libaccel.so's C interposers (preload/lib) and
 // the shim. libaccel.so loads it with dlopen at the first socket it may
 // accelerate. Every entry returns a value >= 0, -errno, or one of the
-// codes of preload/lib/accel.h, and recovers any panic into an errno and
+// codes of preload/accel.h, and recovers any panic into an errno and
 // a log line: the program accel lives in must never crash because of it.
 package main
 
 /*
 #include <stdint.h>
-#include "lib/accel.h"
+#include "accel.h"
 
 static void call_forget(void *f, int fd) { ((void (*)(int))f)(fd); }
 */
@@ -41,6 +41,17 @@ var (
 	log  *zap.Logger
 	stop = make(chan struct{})
 )
+
+// tamedBits maps each bit of the C part's tamed masks (numbered by
+// accel_mirrored_bit) to the bits of shim.MirroredOptions it stands for.
+func tamedBits() (toShim [32]uint32) {
+	for i, o := range shim.MirroredOptions {
+		if b := C.accel_mirrored_bit(C.int(o.Level), C.int(o.Name)); b >= 0 {
+			toShim[b] |= 1 << i
+		}
+	}
+	return toShim
+}
 
 // shimCodes are the shim's own results and their C codes.
 var shimCodes = [...]struct {
@@ -103,7 +114,7 @@ func guard(r *C.longlong) {
 }
 
 //export accel_go_init
-func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer, fillTid *C.int, pristine *C.uint32_t) (r C.longlong) {
+func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer, fillTid *C.int, pristine, tamed *C.uint32_t, netnsMoved *C.int) (r C.longlong) {
 	defer guard(&r)
 	// A fault in the shim is turned into an errno by guard, not a crash.
 	debug.SetPanicOnFault(true)
@@ -119,20 +130,47 @@ func accel_go_init(spinNs *C.int64_t, forget unsafe.Pointer, fillTid *C.int, pri
 	for _, w := range warnings {
 		log.Warn(w)
 	}
-	sh = shim.New(cfg, log, decide.Kernel{})
+	// Made now, while the C part keeps the program's low fds filled
+	// (its number is in the Go part's band).
+	routes, err := decide.OpenRoutes()
+	if err != nil {
+		log.Warn("route lookups open a netlink socket each", zap.Error(err))
+		routes = nil
+	}
+	// The routes socket, and the stacks whose interfaces the shim names
+	// by index (Known), are those of the namespace the program is in
+	// now: once a thread of it moves (setns, unshare), decisions ask the
+	// kernel in the calling thread's namespace.
+	moved := (*atomic.Int32)(unsafe.Pointer(netnsMoved))
+	sh = shim.New(cfg, log, decide.Kernel{Routes: routes, Here: func() bool { return moved.Load() == 0 }})
 	sh.Forgot = func(fd int) { C.call_forget(forget, C.int(fd)) }
 	// The C part writes the filling thread's id while it keeps the low
 	// fds filled (DECIDE_CALL), 0 otherwise.
 	filler := (*atomic.Int32)(unsafe.Pointer(fillTid))
 	sh.MayMakeFDs = func() bool { return filler.Load() == int32(unix.Gettid()) }
-	// The C part's bits of fresh sockets (set_pristine), one an fd, then
-	// those of the tamed ones (note_option).
-	words := unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(pristine)), 2*C.ACCEL_FD_TABLE/32)
-	bit := func(words []atomic.Uint32, fd int) bool {
+	// The C part's bits of fresh sockets (set_pristine), one an fd, and
+	// its masks of the options set on tamed ones (note_option), whose
+	// bits accel_mirrored_bit numbers: toShim maps them to the shim's.
+	// (An option the shim mirrors and C does not know leaves no socket
+	// fresh: note_option clears the fresh bit for it.)
+	words := unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(pristine)), C.ACCEL_FD_TABLE/32)
+	sh.Fresh = func(fd int) bool {
 		return fd >= 0 && fd < len(words)*32 && words[fd/32].Load()&(1<<(fd%32)) != 0
 	}
-	sh.Fresh = func(fd int) bool { return bit(words[:C.ACCEL_FD_TABLE/32], fd) }
-	sh.Tamed = func(fd int) bool { return bit(words[C.ACCEL_FD_TABLE/32:], fd) }
+	masks := unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(tamed)), C.ACCEL_FD_TABLE)
+	toShim := tamedBits()
+	sh.Tamed = func(fd int) uint32 {
+		if fd < 0 || fd >= len(masks) {
+			return ^uint32(0)
+		}
+		m, set := masks[fd].Load(), uint32(0)
+		for b := 0; m != 0; b, m = b+1, m>>1 {
+			if m&1 != 0 {
+				set |= toShim[b]
+			}
+		}
+		return set
+	}
 	*spinNs = C.int64_t(sh.Spin.Nanoseconds())
 	sh.StartProgress(stop)
 	// The runtime's poller (an epoll fd and an eventfd) starts at the

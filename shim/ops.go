@@ -114,12 +114,8 @@ func (sh *Shim) Connect(fd int, ap netip.AddrPort) error {
 }
 
 func localOf(fd int) netip.AddrPort {
-	if sa, err := unix.Getsockname(fd); err == nil {
-		if in, ok := sa.(*unix.SockaddrInet4); ok {
-			return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port))
-		}
-	}
-	return netip.AddrPort{}
+	ap, _ := stack.SockName(fd)
+	return ap
 }
 
 // dropFDs takes the socket off all its fds; tell says the C side is

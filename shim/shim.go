@@ -87,9 +87,11 @@ type Shim struct {
 	// (the C layer sees every setsockopt). Its decision then reads none
 	// of them back. nil: never.
 	Fresh func(fd int) bool
-	// Tamed reports whether a fresh socket had options of the mirrored
-	// table set: its decision reads those back, and skips the rest.
-	Tamed func(fd int) bool
+	// Tamed reports which options of MirroredOptions a fresh socket had
+	// set, a bit each in that order (0: none): its decision reads those
+	// back, and takes the rest as the kernel's defaults. nil: all of
+	// them are read.
+	Tamed func(fd int) uint32
 }
 
 // stackKey names a stack: an interface, and with ACCEL_STACK_PER_THREAD
@@ -506,7 +508,11 @@ func (sh *Shim) Decide(fd int, role config.Role, local, remote netip.AddrPort) (
 	if unix.Fstat(fd, &st) == nil {
 		s.inode = uint32(st.Ino)
 	}
-	sh.mirrorOptions(s, fd, fresh, fresh && sh.Tamed != nil && sh.Tamed(fd))
+	set := ^uint32(0)
+	if fresh && sh.Tamed != nil {
+		set = sh.Tamed(fd)
+	}
+	sh.mirrorOptions(s, fd, fresh, set)
 	if pre != nil {
 		for _, g := range pre.groups {
 			u.JoinGroup(g)
@@ -553,48 +559,52 @@ func (sh *Shim) noVI(fd int, err error) error {
 // mirrorOptions copies the kernel socket's options that the stack acts
 // on: those the application set before the decision. A fresh socket's
 // are the kernel's defaults, where only the buffer size and the TTL come
-// from settings (sysctls) and are read; a tamed one's (fresh, but with
-// some of the mirrored set) are all read.
-func (sh *Shim) mirrorOptions(s *Socket, fd int, fresh, tamed bool) {
+// from settings (sysctls) and are read, and those in set (Tamed's bits),
+// which the application set.
+func (sh *Shim) mirrorOptions(s *Socket, fd int, fresh bool, set uint32) {
 	if !fresh {
 		sh.recvOptions(s, fd)
+		set = ^uint32(0)
 	}
-	for _, o := range mirrored {
-		v, known := o.fresh, fresh && !tamed && o.fresh >= 0
-		if !known {
-			var err error
-			if v, err = unix.GetsockoptInt(fd, o.level, o.name); err != nil {
-				continue
+	for i, o := range MirroredOptions {
+		read := set&(1<<i) != 0 || o.fresh < 0
+		switch {
+		case o.to != nil:
+			if !read {
+				continue // no timeout: the socket's zero
+			}
+			if tv, err := unix.GetsockoptTimeval(fd, o.Level, o.Name); err == nil {
+				o.to(s).Store(tv.Nano())
+			}
+		case !read:
+			s.mirror(o.Level, o.Name, o.fresh)
+		default:
+			if v, err := unix.GetsockoptInt(fd, o.Level, o.Name); err == nil {
+				s.mirror(o.Level, o.Name, v)
 			}
 		}
-		s.mirror(o.level, o.name, v)
 	}
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
 		s.nonblock.Store(fl&unix.O_NONBLOCK != 0)
 	}
-	if fresh && !tamed {
-		return // no timeouts
-	}
-	for _, o := range []struct {
-		name int
-		to   *atomic.Int64
-	}{{unix.SO_RCVTIMEO, &s.rcvtimeo}, {unix.SO_SNDTIMEO, &s.sndtimeo}} {
-		if tv, err := unix.GetsockoptTimeval(fd, unix.SOL_SOCKET, o.name); err == nil {
-			o.to.Store(tv.Nano())
-		}
-	}
 }
 
-// mirrored are the options mirrorOptions copies, with their value on a
-// fresh socket (-1: a setting's, read). The C part's mirrored_opt lists
-// the same, and SO_RCVTIMEO and SO_SNDTIMEO, which mirrorOptions reads
-// for a tamed socket: setting one of them leaves a socket fresh, but
-// tamed.
-var mirrored = []struct{ level, name, fresh int }{
-	{unix.SOL_SOCKET, unix.SO_REUSEADDR, 0}, {unix.SOL_SOCKET, unix.SO_REUSEPORT, 0},
-	{unix.SOL_SOCKET, unix.SO_BROADCAST, 0}, {unix.SOL_SOCKET, unix.SO_RCVBUF, -1},
-	{unix.IPPROTO_IP, unix.IP_TTL, -1}, {unix.IPPROTO_IP, unix.IP_TOS, 0},
-	{unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 1}, {unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 1},
+// MirroredOptions are the options mirrorOptions copies, with their value
+// on a fresh socket (-1: a setting's, read). The C part's
+// accel_mirrored_bit knows the same: setting one of them leaves a socket
+// fresh, but tamed.
+var MirroredOptions = []struct {
+	Level, Name, fresh int
+	// to is where a timeout goes (read as a timeval; its fresh value,
+	// none, is the socket's zero).
+	to func(*Socket) *atomic.Int64
+}{
+	{unix.SOL_SOCKET, unix.SO_REUSEADDR, 0, nil}, {unix.SOL_SOCKET, unix.SO_REUSEPORT, 0, nil},
+	{unix.SOL_SOCKET, unix.SO_BROADCAST, 0, nil}, {unix.SOL_SOCKET, unix.SO_RCVBUF, -1, nil},
+	{unix.IPPROTO_IP, unix.IP_TTL, -1, nil}, {unix.IPPROTO_IP, unix.IP_TOS, 0, nil},
+	{unix.IPPROTO_IP, unix.IP_MULTICAST_TTL, 1, nil}, {unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 1, nil},
+	{unix.SOL_SOCKET, unix.SO_RCVTIMEO, 0, func(s *Socket) *atomic.Int64 { return &s.rcvtimeo }},
+	{unix.SOL_SOCKET, unix.SO_SNDTIMEO, 0, func(s *Socket) *atomic.Int64 { return &s.sndtimeo }},
 }
 
 // mirror applies one integer option, as the kernel now has it.

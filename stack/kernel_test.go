@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -559,5 +560,41 @@ func TestTransmitBatching(t *testing.T) {
 	}
 	if k := kicks() - before; k < 20 {
 		t.Errorf("%d doorbells for 20 sends that each followed a receive", k)
+	}
+}
+
+// TestSockName checks SockName against unix.Getsockname, and that it
+// refuses a socket of another family.
+func TestSockName(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if ap, err := SockName(fd); err != nil || ap != netip.MustParseAddrPort("0.0.0.0:0") {
+		t.Errorf("unbound: %v %v", ap, err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := sa.(*unix.SockaddrInet4)
+	want := netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port))
+	if ap, err := SockName(fd); err != nil || ap != want || ap.Port() == 0 {
+		t.Errorf("bound: %v %v, want %v", ap, err, want)
+	}
+	u, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(u)
+	if _, err := SockName(u); !errors.Is(err, unix.EAFNOSUPPORT) {
+		t.Errorf("AF_UNIX: %v, want EAFNOSUPPORT", err)
+	}
+	if _, err := SockName(-1); !errors.Is(err, unix.EBADF) {
+		t.Errorf("fd -1: %v, want EBADF", err)
 	}
 }

@@ -115,12 +115,12 @@ func (s *Stack) tcpTwin(ap netip.AddrPort) (int, uint16, error) {
 		unix.Close(fd)
 		return -1, 0, err
 	}
-	sa, err := unix.Getsockname(fd)
+	bound, err := SockName(fd)
 	if err != nil {
 		unix.Close(fd)
 		return -1, 0, err
 	}
-	return fd, uint16(sa.(*unix.SockaddrInet4).Port), nil
+	return fd, bound.Port(), nil
 }
 
 // ListenTCP makes a listener on local (its address the stack's or the

@@ -64,12 +64,29 @@ func (k *kernel) bindTwin(u *UDPSocket, ap netip.AddrPort) (uint16, error) {
 	if err := unix.Bind(u.twin, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
 		return 0, err
 	}
-	sa, err := unix.Getsockname(u.twin)
+	ap, err := SockName(u.twin)
 	if err != nil {
 		return 0, err
 	}
 	k.twins[u.twin] = u
-	return uint16(sa.(*unix.SockaddrInet4).Port), nil
+	return ap.Port(), nil
+}
+
+// SockName is the local address of fd, an IPv4 socket. unix.Getsockname
+// reads the socket's protocol too (SO_PROTOCOL, which only L2TP's
+// addresses need): a system call more in each of a decision's two.
+func SockName(fd int) (netip.AddrPort, error) {
+	var sa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	if _, _, e := unix.Syscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&sa)), uintptr(unsafe.Pointer(&n))); e != 0 {
+		return netip.AddrPort{}, fmt.Errorf("getsockname: %w", e)
+	}
+	if sa.Addr.Family != unix.AF_INET || n < unix.SizeofSockaddrInet4 {
+		return netip.AddrPort{}, fmt.Errorf("getsockname: family %d: %w", sa.Addr.Family, unix.EAFNOSUPPORT)
+	}
+	in := (*unix.RawSockaddrInet4)(unsafe.Pointer(&sa))
+	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&in.Port))[:])
+	return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), port), nil
 }
 
 // connectTwin connects the twin to ap, or disconnects it for the zero ap.
@@ -87,9 +104,9 @@ func (k *kernel) connectTwin(u *UDPSocket, ap netip.AddrPort) error {
 	}
 	if !u.local.IsValid() {
 		// The kernel bound the twin: take its port.
-		if sa, err := unix.Getsockname(u.twin); err == nil {
+		if ap, err := SockName(u.twin); err == nil {
 			k.twins[u.twin] = u
-			u.local = netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(sa.(*unix.SockaddrInet4).Port))
+			u.local = netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
 		}
 	}
 	return nil

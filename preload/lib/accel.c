@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -46,7 +47,7 @@
 #include <netinet/in.h>
 #include <linux/sockios.h>
 
-#include "accel.h"
+#include "../accel.h"
 
 #define EXPORT __attribute__((visibility("default")))
 /* Thread-locals in the static TLS block: this library is preloaded, so the
@@ -106,6 +107,8 @@ DECLARE(int, posix_spawn, pid_t *, const char *, const posix_spawn_file_actions_
 DECLARE(int, posix_spawnp, pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *,
 	char *const[], char *const[]);
 DECLARE(int, system, const char *);
+DECLARE(int, setns, int, int);
+DECLARE(int, unshare, int);
 
 /* resolve finds libc's definition of a function we interpose. A missing
  * one (an older libc without close_range or epoll_pwait2) stays NULL and
@@ -180,14 +183,16 @@ static inline void fd_gone(int fd)
  * calls: half a bind's decision, 86 against 44 us measured). A bit an
  * fd, in words the Go part reads with atomic loads. An option set where
  * no interposer sees it (a raw system call) is missed, as such calls
- * always are.
- *
- * A second bitmap, after the first, marks the fresh sockets on which the
- * program set only options the decision reads back anyway (tamed): the
- * shim's mirrored table, SO_REUSEADDR above all, which servers set before
- * every bind. Their decision reads those eight and skips the rest. */
-static uint32_t pristine[2 * FD_TABLE / 32];
-#define TAMED (FD_TABLE / 32)
+ * always are. */
+static uint32_t pristine[FD_TABLE / 32];
+
+/* A fresh socket on which the program set only options the decision
+ * mirrors (accel_mirrored_bit: SO_REUSEADDR, which servers set before
+ * every bind, SO_RCVTIMEO, which clients set on nearly every socket)
+ * stays fresh but tamed: tamed[fd] has a bit for each of those it set,
+ * and its decision reads back those and no other. A client's socket
+ * with a receive timeout read ten options at each decision, one now. */
+static uint32_t tamed[FD_TABLE];
 
 static inline int test_bit(const uint32_t *words, int fd)
 {
@@ -208,23 +213,8 @@ static inline void set_pristine(int fd, int on)
 	if ((unsigned)fd >= FD_TABLE)
 		return;
 	set_bit(pristine, fd, on);
-	set_bit(pristine + TAMED, fd, 0);
-}
-
-/* mirrored_opt: the options the shim reads back at every decision (its
- * table "mirrored", and the timeouts, shim/shim.go): setting one leaves a
- * socket fresh. Clients set SO_RCVTIMEO on nearly every socket they
- * make; as an untamed option it sent each decision through the full
- * read-back, some twenty more getsockopt calls. */
-static int mirrored_opt(int level, int name)
-{
-	if (level == SOL_SOCKET)
-		return name == SO_REUSEADDR || name == SO_REUSEPORT || name == SO_BROADCAST || name == SO_RCVBUF ||
-		       name == SO_RCVTIMEO_OLD || name == SO_SNDTIMEO_OLD || name == SO_RCVTIMEO_NEW ||
-		       name == SO_SNDTIMEO_NEW;
-	if (level == IPPROTO_IP)
-		return name == IP_TTL || name == IP_TOS || name == IP_MULTICAST_TTL || name == IP_MULTICAST_LOOP;
-	return 0;
+	if (__atomic_load_n(&tamed[fd], __ATOMIC_RELAXED))
+		__atomic_store_n(&tamed[fd], 0, __ATOMIC_SEQ_CST);
 }
 
 /* note_option: a setsockopt on fd leaves it fresh but tamed, or not
@@ -233,8 +223,9 @@ static inline void note_option(int fd, int level, int name)
 {
 	if ((unsigned)fd >= FD_TABLE)
 		return;
-	if (mirrored_opt(level, name) && test_bit(pristine, fd))
-		set_bit(pristine + TAMED, fd, 1);
+	int b = accel_mirrored_bit(level, name);
+	if (b >= 0 && test_bit(pristine, fd))
+		__atomic_fetch_or(&tamed[fd], 1u << b, __ATOMIC_SEQ_CST);
 	else
 		set_pristine(fd, 0);
 }
@@ -262,7 +253,8 @@ static THREAD volatile sig_atomic_t waiting;
 /* ---- the Go part ---- */
 
 static struct {
-	long long (*init)(int64_t *spin_ns, void (*forget)(int), volatile int *fill_tid, uint32_t *pristine);
+	long long (*init)(int64_t *spin_ns, void (*forget)(int), volatile int *fill_tid, uint32_t *pristine, uint32_t *tamed,
+		volatile int *netns_moved);
 	long long (*bind)(int, const void *, uint32_t);
 	long long (*connect)(int, const void *, uint32_t);
 	long long (*sendmsg)(int, const void *, int, int64_t *, const int32_t *, int);
@@ -491,6 +483,42 @@ static void accel_exit(void)
 		}                                                                    \
 	} while (0)
 
+/* ---- network namespaces ----
+ *
+ * The Go part keeps a netlink socket for its decisions' route lookups,
+ * made in the namespace the program was in when Go started. Once a
+ * thread of the program moves to another namespace, a lookup there
+ * would get the first namespace's routes: netns_moved tells the Go part
+ * to ask in the calling thread's namespace from then on, with a socket
+ * of its own each time. Set before the call, never cleared: a setns that
+ * fails costs only those sockets. */
+static volatile int netns_moved;
+
+EXPORT int setns(int fd, int nstype)
+{
+	RESOLVE(setns);
+	if (!real_setns) {
+		errno = ENOSYS;
+		return -1;
+	}
+	/* 0: whatever namespace fd is (or, for a pidfd, all of them). */
+	if (nstype == 0 || (nstype & CLONE_NEWNET))
+		__atomic_store_n(&netns_moved, 1, __ATOMIC_SEQ_CST);
+	return real_setns(fd, nstype);
+}
+
+EXPORT int unshare(int flags)
+{
+	RESOLVE(unshare);
+	if (!real_unshare) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (flags & CLONE_NEWNET)
+		__atomic_store_n(&netns_moved, 1, __ATOMIC_SEQ_CST);
+	return real_unshare(flags);
+}
+
 /* load_go loads the Go part. Asynchronous signals are blocked while it
  * loads so that the runtime's threads inherit a mask that blocks them:
  * the application's signals then never run on Go's threads (§7). */
@@ -554,7 +582,7 @@ static void load_go(void)
 	fill_low(&f);
 	give_altstack();
 	in_go++;
-	long long r = go.init(&spin_ns, forget, &fill_tid, pristine);
+	long long r = go.init(&spin_ns, forget, &fill_tid, pristine, tamed, &netns_moved);
 	in_go--;
 	unfill(&f);
 	if (r < 0) {

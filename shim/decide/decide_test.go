@@ -146,3 +146,72 @@ func TestKernelRouter(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRoutes looks routes up through a kept netlink socket: the same
+// answers as a socket of its own, request after request (an answer left
+// unread from an earlier request is skipped), and the namespace the
+// socket was made in answers, and Known names, only while Here says the
+// caller is there.
+func TestRoutes(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	var r *Routes
+	err := pair.A.Do(func() (err error) {
+		if r, err = OpenRoutes(); err != nil {
+			return err
+		}
+		k := Kernel{Routes: r}
+		for i := range 50 {
+			if name, err := k.RouteInterface(pair.B.Addr); err != nil || name != pair.A.Ifname {
+				t.Fatalf("lookup %d, route to B: %q %v, want %s", i, name, err, pair.A.Ifname)
+			}
+			if _, err := k.RouteInterface(netip.MustParseAddr("203.0.113.1")); !errors.Is(err, unix.ENETUNREACH) {
+				t.Fatalf("lookup %d, route to nowhere: %v, want ENETUNREACH", i, err)
+			}
+		}
+		// An answer nobody read (a lookup whose reading failed) comes
+		// first: the next lookup skips it.
+		if err := sendRouteRequest(r.fd, 99999, netip.MustParseAddr("127.0.0.1")); err != nil {
+			return err
+		}
+		if name, err := k.RouteInterface(pair.B.Addr); err != nil || name != pair.A.Ifname {
+			t.Errorf("after an unread answer, route to B: %q %v, want %s", name, err, pair.A.Ifname)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	err = pair.B.Do(func() error {
+		// In B, A's socket (if it answered) routes A's own address over
+		// lo; B's kernel routes it out of B's interface. A's interface
+		// is Known by its index, which B's has too.
+		ifc, err := net.InterfaceByName(pair.B.Ifname)
+		if err != nil {
+			return err
+		}
+		here := true
+		k := Kernel{Routes: r, Here: func() bool { return here }}
+		if name, err := k.RouteInterface(pair.A.Addr); err != nil || name != "lo" {
+			t.Errorf("A's socket, asked from B: %q %v, want lo (A's route to its own address)", name, err)
+		}
+		k.Known = func(index int) (string, bool) { return "A's", index == ifc.Index }
+		here = false
+		if name, err := k.RouteInterface(pair.A.Addr); err != nil || name != pair.B.Ifname {
+			t.Errorf("from B, A's socket and names not here: %q %v, want %s", name, err, pair.B.Ifname)
+		}
+		here = true
+		if name, err := k.RouteInterface(pair.B.Addr.Next()); err != nil || name != "A's" {
+			t.Errorf("from B, A's names here (wrongly): %q %v, want the Known name", name, err)
+		}
+		r.Close()
+		k.Known = nil
+		if name, err := k.RouteInterface(pair.A.Addr); err != nil || name != pair.B.Ifname {
+			t.Errorf("from B, A's socket closed: %q %v, want %s", name, err, pair.B.Ifname)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

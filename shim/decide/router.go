@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -18,9 +19,65 @@ import (
 // already has open by its index (the shim's stacks, each bound to its
 // interface's index), which spares the ioctl that asks the kernel for the
 // name: a socket (and its close) and the ioctl took 11 of the 33 µs of a
-// route's lookup here, at every decision.
+// route's lookup here, at every decision. Routes, when set, is a netlink
+// socket kept for route lookups; without it each lookup opens its own.
+// Both answer for the namespace they were made in, so they serve only
+// while Here (nil: always) says the calling thread is still there: the
+// same index names another interface in another namespace.
 type Kernel struct {
-	Known func(index int) (string, bool)
+	Known  func(index int) (string, bool)
+	Routes *Routes
+	Here   func() bool
+}
+
+// here reports whether Known and Routes serve the calling thread.
+func (k Kernel) here() bool { return k.Here == nil || k.Here() }
+
+// Routes is a netlink socket kept open for route lookups: opening and
+// closing one took 5.8 of the 9.7 µs of a lookup (a benchmark in a
+// namespace with one veth), at every decision.
+type Routes struct {
+	mu  sync.Mutex
+	fd  int
+	seq uint32
+	buf []byte
+}
+
+// OpenRoutes opens a Routes in the calling thread's network namespace.
+func OpenRoutes() (*Routes, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	return &Routes{fd: fd, buf: make([]byte, 8192)}, nil
+}
+
+// Close closes the socket; lookups open their own from then on.
+func (r *Routes) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fd < 0 {
+		return nil
+	}
+	err := unix.Close(r.fd)
+	r.fd = -1
+	return err
+}
+
+// route asks for the route to dst through the kept socket; ok is false
+// when it cannot (closed).
+func (r *Routes) route(dst netip.Addr) (oif uint32, ok bool, err error) {
+	if r == nil {
+		return 0, false, nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fd < 0 {
+		return 0, false, nil
+	}
+	r.seq++
+	oif, err = askRoute(r.fd, r.seq, dst, r.buf)
+	return oif, true, err
 }
 
 var errNoInterface = errors.New("no interface has it")
@@ -71,7 +128,7 @@ func (k Kernel) LocalInterface(addr netip.Addr) (string, error) {
 
 // indexName is the name of interface index: Known's, or the kernel's.
 func (k Kernel) indexName(index int) (string, error) {
-	if k.Known != nil {
+	if k.Known != nil && k.here() {
 		if name, ok := k.Known(index); ok {
 			return name, nil
 		}
@@ -101,45 +158,84 @@ func indexName(index int) (string, error) {
 // RouteInterface asks the kernel for its route to dst (RTM_GETROUTE, as
 // `ip route get` does) and returns the outgoing interface.
 func (k Kernel) RouteInterface(dst netip.Addr) (string, error) {
+	routes := k.Routes
+	if !k.here() {
+		routes = nil
+	}
+	oif, ok, err := routes.route(dst)
+	if !ok {
+		oif, err = routeOnce(dst)
+	}
+	if err != nil {
+		return "", err
+	}
+	name, err := k.indexName(int(oif))
+	if err != nil {
+		return "", fmt.Errorf("route to %v: %w", dst, err)
+	}
+	return name, nil
+}
+
+// routeOnce asks for the route to dst through a netlink socket of its
+// own.
+func routeOnce(dst netip.Addr) (uint32, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
-		return "", fmt.Errorf("netlink socket: %w", err)
+		return 0, fmt.Errorf("netlink socket: %w", err)
 	}
 	defer unix.Close(fd)
+	return askRoute(fd, 1, dst, make([]byte, 8192))
+}
+
+// askRoute asks the kernel on netlink socket fd for its route to dst,
+// as request seq, and returns the route's outgoing interface index. The
+// kernel answers a route request before the send returns, so the answer
+// is read without waiting; answers to other requests (one whose reading
+// failed) are skipped.
+func askRoute(fd int, seq uint32, dst netip.Addr, buf []byte) (uint32, error) {
+	if err := sendRouteRequest(fd, seq, dst); err != nil {
+		return 0, err
+	}
+	for range 8 {
+		n, _, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+		if err != nil {
+			return 0, fmt.Errorf("read the route to %v: %w", dst, err)
+		}
+		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil || len(msgs) == 0 {
+			return 0, fmt.Errorf("parse the route to %v: %w", dst, err)
+		}
+		m := msgs[0]
+		if m.Header.Seq != seq {
+			continue
+		}
+		if m.Header.Type == unix.NLMSG_ERROR && len(m.Data) >= 4 {
+			if e := -int32(binary.NativeEndian.Uint32(m.Data)); e != 0 {
+				return 0, syscall.Errno(e)
+			}
+		}
+		if m.Header.Type != unix.RTM_NEWROUTE || len(m.Data) < unix.SizeofRtMsg {
+			return 0, fmt.Errorf("route to %v: unexpected answer %d", dst, m.Header.Type)
+		}
+		return vi.AttrU32(m.Data[unix.SizeofRtMsg:], unix.RTA_OIF), nil
+	}
+	return 0, fmt.Errorf("read the route to %v: no answer to request %d", dst, seq)
+}
+
+// sendRouteRequest asks for the route to dst (RTM_GETROUTE) as request
+// seq.
+func sendRouteRequest(fd int, seq uint32, dst netip.Addr) error {
 	const attrLen = unix.SizeofRtAttr + 4
-	msg := make([]byte, unix.SizeofNlMsghdr+unix.SizeofRtMsg+attrLen)
-	*(*unix.NlMsghdr)(unsafe.Pointer(&msg[0])) = unix.NlMsghdr{Len: uint32(len(msg)), Type: unix.RTM_GETROUTE, Flags: unix.NLM_F_REQUEST, Seq: 1}
+	var msg [unix.SizeofNlMsghdr + unix.SizeofRtMsg + attrLen]byte
+	*(*unix.NlMsghdr)(unsafe.Pointer(&msg[0])) = unix.NlMsghdr{Len: uint32(len(msg)), Type: unix.RTM_GETROUTE, Flags: unix.NLM_F_REQUEST, Seq: seq}
 	*(*unix.RtMsg)(unsafe.Pointer(&msg[unix.SizeofNlMsghdr])) = unix.RtMsg{Family: unix.AF_INET, Dst_len: 32}
 	a := msg[unix.SizeofNlMsghdr+unix.SizeofRtMsg:]
 	binary.NativeEndian.PutUint16(a[0:2], attrLen)
 	binary.NativeEndian.PutUint16(a[2:4], unix.RTA_DST)
 	d := dst.As4()
 	copy(a[4:], d[:])
-	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return "", fmt.Errorf("ask the route to %v: %w", dst, err)
+	if err := unix.Sendto(fd, msg[:], 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return fmt.Errorf("ask the route to %v: %w", dst, err)
 	}
-	buf := make([]byte, 8192)
-	n, _, err := unix.Recvfrom(fd, buf, 0)
-	if err != nil {
-		return "", fmt.Errorf("read the route to %v: %w", dst, err)
-	}
-	msgs, err := syscall.ParseNetlinkMessage(buf[:n])
-	if err != nil || len(msgs) == 0 {
-		return "", fmt.Errorf("parse the route to %v: %w", dst, err)
-	}
-	m := msgs[0]
-	if m.Header.Type == unix.NLMSG_ERROR && len(m.Data) >= 4 {
-		if e := -int32(binary.NativeEndian.Uint32(m.Data)); e != 0 {
-			return "", syscall.Errno(e)
-		}
-	}
-	if m.Header.Type != unix.RTM_NEWROUTE || len(m.Data) < unix.SizeofRtMsg {
-		return "", fmt.Errorf("route to %v: unexpected answer %d", dst, m.Header.Type)
-	}
-	oif := vi.AttrU32(m.Data[unix.SizeofRtMsg:], unix.RTA_OIF)
-	name, err := k.indexName(int(oif))
-	if err != nil {
-		return "", fmt.Errorf("route to %v: %w", dst, err)
-	}
-	return name, nil
+	return nil
 }

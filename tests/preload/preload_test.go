@@ -672,9 +672,11 @@ func kernelReceiver(t *testing.T, h *netns.Host, port int, timeout time.Duration
 // fresh but tamed, and its decision must read them rather than assume
 // the defaults. The datagram goes through the VI (the neighbour is
 // resolved first) with the TOS and TTL set, and a receive nobody answers
-// ends at the 200 ms timeout.
+// ends at the 200 ms timeout. A second socket sets only IP_TOS: its
+// decision reads that one, and its datagram has the TOS and the
+// default TTL.
 func TestTamedOptions(t *testing.T) {
-	_, e, rfd, out := pythonToReceiver(t, `
+	p, e, rfd, out := pythonToReceiver(t, `
 import socket, struct, time
 dst = (RECEIVER, 7500)
 w = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -687,6 +689,9 @@ s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 33)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 200000))
 s.bind(("0.0.0.0", 7409))
 s.sendto(b"tamed", dst)
+o = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+o.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x48)
+o.sendto(b"tos only", dst)
 t = time.time()
 try:
     s.recv(100)
@@ -700,18 +705,23 @@ print("sent", "timed out" if 0.15 < time.time() - t < 2 else "waited %.1f s" % (
 	if err := unix.SetsockoptInt(rfd, unix.IPPROTO_IP, unix.IP_RECVTOS, 1); err != nil {
 		t.Fatal(err)
 	}
-	got := ""
-	for range 2 {
-		if payload, how := receiveTTLTOS(t, rfd); payload == "tamed" {
-			got = how
-		}
+	dflt, err := p.A.Command("cat", "/proc/sys/net/ipv4/ip_default_ttl").Output()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got != "ttl 33 tos 0x20" {
-		t.Fatalf("the datagram came with %q, want ttl 33 tos 0x20", got)
+	want := map[string]string{"warm": "", "tamed": "ttl 33 tos 0x20", "tos only": fmt.Sprintf("ttl %s tos 0x48", strings.TrimSpace(string(dflt)))}
+	got := map[string]string{}
+	for range want {
+		payload, how := receiveTTLTOS(t, rfd)
+		got[payload] = how
+	}
+	got["warm"] = ""
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the datagrams came with %v, want %v", got, want)
 	}
 	st := readStats(t, e.stats)
-	if len(st.Stacks) != 1 || st.Stacks[0].TxUDP != 2 || st.Stacks[0].TxKernel != 0 {
-		t.Fatalf("want both datagrams through the VI: %+v", st.Stacks)
+	if len(st.Stacks) != 1 || st.Stacks[0].TxUDP != 3 || st.Stacks[0].TxKernel != 0 {
+		t.Fatalf("want the three datagrams through the VI: %+v", st.Stacks)
 	}
 }
 
@@ -1224,3 +1234,44 @@ for when, port in (("before the bind", 7661), ("after", 7662), ("after, by ioctl
 }
 
 const asyncReason = "signal-driven I/O (O_ASYNC) is on"
+
+// TestSetnsRoutes moves a program's thread to another network namespace
+// (setns) before its second socket's first send. The Go part keeps a
+// netlink socket for route lookups in the namespace it started in; after
+// the move, the decision must ask the thread's namespace, where the
+// route goes out of an interface that is not accelerated: the second
+// socket stays with the kernel, and the first is accelerated.
+func TestSetnsRoutes(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	rfd := kernelReceiver(t, p.B, 7500, 10*time.Second)
+	e := accelEnv(t, p.A)
+	// An address on the pair's link that neither end has: each
+	// namespace routes it out of its own end.
+	elsewhere := p.B.Addr.Next()
+	out := start(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf(`
+import ctypes, os, socket
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+a.sendto(b"from A", (%q, 7500))
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open("/run/netns/%s", os.O_RDONLY)
+if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+    raise OSError(ctypes.get_errno(), "setns")
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+b.sendto(b"from B", (%q, 9))
+print("sent")
+`, p.B.Addr, p.B.NS, elsewhere)).wait(t)
+	if strings.TrimSpace(out) != "sent" {
+		t.Fatalf("got %q", out)
+	}
+	if payload, _ := receiveTTLTOS(t, rfd); payload != "from A" {
+		t.Errorf("received %q, want from A", payload)
+	}
+	st := readStats(t, e.stats)
+	if len(st.Sockets) != 1 {
+		t.Errorf("accelerated sockets %+v, want only the one made before the move", st.Sockets)
+	}
+	if why := fmt.Sprintf("interface %s is not in ACCEL_INTERFACES", p.B.Ifname); st.Fallbacks[why] != 1 {
+		t.Errorf("fallbacks %v, want one %q", st.Fallbacks, why)
+	}
+}
