@@ -208,6 +208,7 @@ func (k *kernel) loadRoutes() error {
 	slices.SortStableFunc(routes, func(a, b route) int { return b.dst.Bits() - a.dst.Bits() })
 	t := &k.s.routes
 	t.routes, t.ifindex, t.ifmtu = routes, k.s.info.Ifindex, k.s.info.MTU
+	k.s.pathGen++
 	return nil
 }
 
@@ -285,6 +286,7 @@ func (k *kernel) neighbourMsg(m syscall.NetlinkMessage) {
 	if !hasDst {
 		return
 	}
+	k.s.pathGen++
 	if m.Header.Type == unix.RTM_DELNEIGH {
 		delete(k.neigh, ip)
 		return
@@ -301,6 +303,15 @@ func (k *kernel) neighbourMsg(m syscall.NetlinkMessage) {
 	case n.state&unix.NUD_FAILED != 0:
 		k.s.failHop(ip, unix.EHOSTUNREACH)
 	}
+}
+
+// confirmed reports whether the kernel's entry for ip is valid and not
+// stale: one a socket may cache (UDPSocket.path), since its next change
+// comes as a netlink message (which moves the stack's pathGen). A stale
+// one's sends must go on asking the kernel to probe it (lookup).
+func (k *kernel) confirmed(ip [4]byte) bool {
+	n, ok := k.neigh[ip]
+	return ok && n.valid() && n.state&unix.NUD_STALE == 0
 }
 
 // lookup is the resolver's: the kernel's entry if it is valid; otherwise

@@ -598,3 +598,76 @@ func TestSockName(t *testing.T) {
 		t.Errorf("fd -1: %v, want EBADF", err)
 	}
 }
+
+// TestPathCache sends from a Kernel-mode stack's socket to one peer
+// again and again, which its path cache serves, and changes the peer's
+// link address meanwhile: the kernel's neighbour entry changes with it,
+// and the next datagram must go to the new address (the peer's kernel
+// drops one sent to the old). Then the route to the peer moves to
+// another interface: the next datagram must go through the kernel.
+func TestPathCache(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	s := accelerate(t, pair.A, 24)
+	b := kernelUDP(t, pair.B, 9000)
+	u, _ := s.NewUDP()
+	to := netip.AddrPortFrom(pair.B.Addr, 9000)
+	send := func(msg string) {
+		t.Helper()
+		if _, err := u.SendTo([]byte(msg), to); err != nil {
+			t.Fatalf("send %q: %v", msg, err)
+		}
+	}
+	send("first") // waits for A's kernel to resolve B
+	pollUntil(s, func() bool { return s.Stats().TxUDP > 0 })
+	if msg, _ := kernelRecv(t, b); msg != "first" {
+		t.Fatalf("B got %q", msg)
+	}
+	send("second")
+	if msg, _ := kernelRecv(t, b); msg != "second" {
+		t.Fatalf("B got %q", msg)
+	}
+	s.mu.Lock()
+	cached := u.path.valid(s, pair.B.Addr.As4())
+	s.mu.Unlock()
+	if !cached {
+		t.Fatal("the path to B is not cached after two sends")
+	}
+
+	const mac = "02:00:5e:10:00:42"
+	for _, c := range [][]string{
+		{"ip", "-n", pair.B.NS, "link", "set", pair.B.Ifname, "address", mac},
+		{"ip", "-n", pair.A.NS, "neigh", "replace", pair.B.Addr.String(), "lladdr", mac, "dev", pair.A.Ifname, "nud", "reachable"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", c, err, out)
+		}
+	}
+	// The stack hears of the change (netlink) at a poll.
+	gen := func() uint32 { s.mu.Lock(); defer s.mu.Unlock(); return s.pathGen }
+	before := gen()
+	pollUntil(s, func() bool { return gen() != before })
+	send("after the new address")
+	if msg, _ := kernelRecv(t, b); msg != "after the new address" {
+		t.Fatalf("B got %q", msg)
+	}
+
+	// A route to B alone through another interface (a veth of A's
+	// own): not the stack's way out any more.
+	for _, c := range [][]string{
+		{"ip", "-n", pair.A.NS, "link", "add", "other0", "type", "veth", "peer", "name", "other1"},
+		{"ip", "-n", pair.A.NS, "link", "set", "other0", "up"},
+		{"ip", "-n", pair.A.NS, "link", "set", "other1", "up"},
+		{"ip", "-n", pair.A.NS, "route", "add", pair.B.Addr.String() + "/32", "dev", "other0"},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", c, err, out)
+		}
+	}
+	before = gen()
+	pollUntil(s, func() bool { return gen() != before })
+	tx, txk := s.Stats().TxUDP, s.Stats().TxKernel
+	send("through the other interface")
+	if st := s.Stats(); st.TxUDP != tx || st.TxKernel != txk+1 {
+		t.Fatalf("after the route moved: TxUDP %d -> %d, TxKernel %d -> %d; want the kernel's", tx, st.TxUDP, txk, st.TxKernel)
+	}
+}

@@ -13,7 +13,7 @@ import (
 // sendUDP builds a datagram from src to dst in a frame and sends it, or
 // queues it while its next hop resolves. It returns an errno for the
 // caller's socket call.
-func (s *Stack) sendUDP(u *UDPSocket, r hop, dst [4]byte, sport, dport uint16, payload []byte) error {
+func (s *Stack) sendUDP(u *UDPSocket, r hop, mtu int, dst [4]byte, sport, dport uint16, payload []byte) error {
 	if s.dev.Alloc(s.one[:]) != 1 {
 		s.drop(DropNoFrame)
 		return unix.ENOBUFS
@@ -44,7 +44,13 @@ func (s *Stack) sendUDP(u *UDPSocket, r hop, dst [4]byte, sport, dport uint16, p
 		}
 		return s.countUDP(s.transmit(d))
 	}
-	mac, res := s.res.lookup(r.nexthop)
+	var mac wire.MAC
+	res := resolved
+	if u.path.valid(s, dst) {
+		mac = u.path.mac
+	} else if mac, res = s.res.lookup(r.nexthop); res == resolved && s.kern != nil && s.kern.confirmed(r.nexthop) {
+		u.path = pathCache{ok: true, gen: s.pathGen, dst: dst, hop: r, mtu: mtu, mac: mac}
+	}
 	switch res {
 	case resolved:
 		wire.Ethernet(b).SetDst(mac)

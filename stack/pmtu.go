@@ -105,6 +105,7 @@ func (k *kernel) icmpInput(b []byte) {
 	}
 	if p, ok := k.pmtu[q.Dst()]; !ok || mtu < p {
 		k.pmtu[q.Dst()] = mtu
+		k.s.pathGen++
 	}
 	u.c.SetPathMTU(mtu)
 	k.s.tcpOutput(u)

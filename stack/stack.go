@@ -125,6 +125,9 @@ type Stack struct {
 	pending map[[4]byte]*pendingHop
 	routes  routeTable
 	kern    *kernel // Kernel mode only
+	// pathGen moves when a route, a neighbour or a path MTU changes:
+	// the sockets' cached paths (UDPSocket.path) are stale then.
+	pathGen uint32
 	// rxFrames sums the sockets' rxFrames (reserveRx, udp.go).
 	rxFrames int
 	closed   bool

@@ -290,6 +290,7 @@ func (k *kernel) readErrors(u *UDPSocket) {
 			if errno == unix.EMSGSIZE {
 				if sa, ok := from.(*unix.SockaddrInet4); ok && ee.Info >= 68 {
 					k.pmtu[sa.Addr] = int(ee.Info)
+					k.s.pathGen++
 				}
 				continue
 			}
