@@ -261,6 +261,14 @@ func TestStaleAndOwnership(t *testing.T) {
 	if got := run(t, tb, frame(udp(7000))); got != PassNoVI {
 		t.Fatalf("taken-over filter: %v", got)
 	}
+	// The first owner's removal leaves the new owner's filter in place
+	// (taken and put back).
+	if err := a.Remove(f); err != nil {
+		t.Fatalf("remove a filter another owner took over: %v", err)
+	}
+	if got := run(t, tb, frame(udp(7000))); got != PassNoVI {
+		t.Fatalf("taken-over filter after the old owner's removal: %v, want %v", got, PassNoVI)
+	}
 	// Closing an owner removes its filters.
 	b.Close()
 	if got := run(t, tb, frame(udp(7000))); got != PassNoMatch {
