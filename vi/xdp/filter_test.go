@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/accelnet/accel/stack/wire"
 )
@@ -315,5 +316,18 @@ func TestWrongQueuePasses(t *testing.T) {
 	}
 	if got := run(t, tb, frame(udp(7000))); got != PassQueue {
 		t.Fatalf("frame on another queue: %v, want %v", got, PassQueue)
+	}
+}
+
+// TestMapsAllocateOnInsert: the filter maps allocate an entry as a filter
+// comes (BPF_F_NO_PREALLOC). Made in advance, 65536 per-CPU entries were
+// most of a fresh process's first datagram (BenchmarkFirstSend in
+// tests/preload).
+func TestMapsAllocateOnInsert(t *testing.T) {
+	tb := newTable(t)
+	for name, m := range map[string]*ebpf.Map{"flows": tb.objs.Flows, "arp_targets": tb.objs.ArpTargets} {
+		if m.Flags()&unix.BPF_F_NO_PREALLOC == 0 {
+			t.Errorf("map %s: flags %#x, want BPF_F_NO_PREALLOC", name, m.Flags())
+		}
 	}
 }
