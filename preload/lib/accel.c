@@ -334,6 +334,11 @@ static struct {
 } go_fds[MAX_GO_FDS];
 static int ngo_fds;
 
+/* fill_low fills with copies of one /dev/null fd (a dup costs a fraction
+ * of an open's path walk: the ~900 opens were ~10 ms of a new stack's
+ * first send). The kernel's fd table grows to cover the band first, in
+ * one step where filling would grow it by doubling, four times; a growth
+ * waits for an RCU grace period in a threaded process. */
 static void fill_low(struct fill *f)
 {
 	struct rlimit rl;
@@ -344,14 +349,27 @@ static void fill_low(struct fill *f)
 	f->n = 0;
 	f->base = base;
 	RESOLVE(fcntl);
+	RESOLVE(close);
 	for (int i = 0; i < GO_BAND; i++)
 		f->before[i] = base > 0 && real_fcntl(base + i, F_GETFD) >= 0;
-	while (base > 0 && f->n < FILL_MAX) {
-		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (base <= 0)
+		return;
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0)
+		return;
+	if (null >= base) {
+		real_close(null);
+		return;
+	}
+	f->fds[f->n++] = null;
+	int top = real_fcntl(null, F_DUPFD_CLOEXEC, base + GO_BAND - 1);
+	if (top >= 0)
+		real_close(top);
+	while (f->n < FILL_MAX) {
+		int fd = real_fcntl(null, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)
 			break;
 		if (fd >= base) {
-			RESOLVE(close);
 			real_close(fd);
 			break;
 		}
@@ -359,11 +377,21 @@ static void fill_low(struct fill *f)
 	}
 }
 
+/* unfill closes the fillers, a run of consecutive numbers at a time where
+ * close_range(2) is there (fillers mostly are one run). */
 static void unfill(struct fill *f)
 {
 	RESOLVE(close);
-	for (int i = 0; i < f->n; i++)
-		real_close(f->fds[i]);
+	RESOLVE(close_range);
+	for (int i = 0; i < f->n;) {
+		int j = i + 1;
+		while (j < f->n && f->fds[j] == f->fds[j - 1] + 1)
+			j++;
+		if (j - i == 1 || !real_close_range || real_close_range((unsigned)f->fds[i], (unsigned)f->fds[j - 1], 0) != 0)
+			for (int k = i; k < j; k++)
+				real_close(f->fds[k]);
+		i = j;
+	}
 	f->n = 0;
 	for (int i = 0; f->base > 0 && i < GO_BAND && ngo_fds < MAX_GO_FDS; i++) {
 		struct stat st;

@@ -61,6 +61,7 @@ func Dir() (string, error) {
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "cancelwait"), "tests/progs/cancelwait.c", "-lpthread"},
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "sigjump"), "tests/progs/sigjump.c"},
 			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "threadreq"), "tests/progs/threadreq.c", "-lpthread"},
+			{"gcc", "-O1", "-Wall", "-o", filepath.Join(dir, "firstsend"), "tests/progs/firstsend.c"},
 		}
 		for _, s := range steps {
 			cmd := exec.Command(s[0], s[1:]...)
