@@ -215,3 +215,110 @@ func TestRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRoutesKept: a kept socket's answers are kept until a route, rule,
+// address or link changes, and a lookup right after a change gets the new
+// answer.
+func TestRoutesKept(t *testing.T) {
+	pair := netns.New(t, netns.Options{})
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := pair.A.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	var r *Routes
+	if err := pair.A.Do(func() (err error) { r, err = OpenRoutes(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if r.watch < 0 {
+		t.Fatal("no listening socket")
+	}
+	var ifc string
+	dst := netip.MustParseAddr("10.9.9.9")
+	look := func(want string, wantErr error) (asked bool) {
+		t.Helper()
+		seq := r.seq
+		var name string
+		var err error
+		if e := pair.A.Do(func() error {
+			name, err = Kernel{Routes: r}.RouteInterface(dst)
+			return nil
+		}); e != nil {
+			t.Fatal(e)
+		}
+		if wantErr != nil {
+			if !errors.Is(err, wantErr) {
+				t.Fatalf("route to %v: %q %v, want %v", dst, name, err, wantErr)
+			}
+		} else if name != want {
+			t.Fatalf("route to %v: %q %v, want %s", dst, name, err, want)
+		}
+		return r.seq != seq
+	}
+	ifc = pair.A.Ifname
+	look("", unix.ENETUNREACH)
+	if !look("", unix.ENETUNREACH) {
+		t.Error("a failed lookup was kept")
+	}
+	ip("route", "add", "10.9.9.0/24", "dev", ifc)
+	look(ifc, nil)
+	if look(ifc, nil) {
+		t.Error("nothing changed, and the kernel was asked again")
+	}
+	ip("route", "add", "10.9.9.9/32", "dev", "lo")
+	if !look("lo", nil) {
+		t.Error("a route was added, and the kept answer served")
+	}
+	ip("route", "del", "10.9.9.9/32", "dev", "lo")
+	look(ifc, nil)
+	// A link going down takes its routes away with a link message only.
+	ip("link", "set", ifc, "down")
+	look("", unix.ENETUNREACH)
+	ip("link", "set", ifc, "up")
+	ip("route", "add", "10.9.9.0/24", "dev", ifc)
+	look(ifc, nil)
+	// A rule sends it through another table.
+	ip("route", "add", "10.9.9.0/24", "dev", "lo", "table", "100")
+	look(ifc, nil)
+	ip("rule", "add", "to", "10.9.9.0/24", "table", "100")
+	look("lo", nil)
+}
+
+// BenchmarkRouteInterface is a decision's route lookup through a kept
+// socket, its interface Known: asked of the kernel every time, and
+// answered as the last time when nothing changed.
+//
+//	go test -run '^$' -bench RouteInterface ./shim/decide/
+func BenchmarkRouteInterface(b *testing.B) {
+	pair := netns.New(b, netns.Options{})
+	for _, kept := range []bool{false, true} {
+		name := map[bool]string{false: "asked", true: "kept"}[kept]
+		b.Run(name, func(b *testing.B) {
+			err := pair.A.Do(func() error {
+				r, err := OpenRoutes()
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				if !kept {
+					unix.Close(r.watch)
+					r.watch = -1
+				}
+				// The shim names its stacks' interfaces (Known): only
+				// the route is asked.
+				k := Kernel{Routes: r, Known: func(int) (string, bool) { return "known", true }}
+				for b.Loop() {
+					if _, err := k.RouteInterface(pair.B.Addr); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}

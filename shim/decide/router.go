@@ -35,24 +35,53 @@ func (k Kernel) here() bool { return k.Here == nil || k.Here() }
 
 // Routes is a netlink socket kept open for route lookups: opening and
 // closing one took 5.8 of the 9.7 µs of a lookup (a benchmark in a
-// namespace with one veth), at every decision.
+// namespace with one veth), at every decision. Its answers are kept, by
+// destination, until something that can change one happens: a second
+// socket listens for route, rule, address and link messages, and a
+// lookup that finds one there forgets them all. The kernel sends those
+// messages before the change's own call returns, so a lookup after a
+// change never gets the old answer. (A link going down drops its routes
+// without a route message: its link message stands for them.) A kept
+// answer costs a read that finds the listening socket empty where a
+// lookup costs a request, the kernel's route lookup and its answer: the
+// route was most of a socket-per-request client's decision.
 type Routes struct {
-	mu  sync.Mutex
-	fd  int
-	seq uint32
-	buf []byte
+	mu    sync.Mutex
+	fd    int
+	watch int // the listening socket; -1: none, and nothing is kept
+	seq   uint32
+	buf   []byte
+	known map[netip.Addr]uint32
 }
 
+// routesKept bounds the answers kept: a program that sends to ever new
+// destinations makes the map start again, not grow.
+const routesKept = 1024
+
+// routeChanges are the netlink groups whose messages can change a route
+// lookup's answer.
+const routeChanges = unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV4_RULE | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_LINK
+
 // OpenRoutes opens a Routes in the calling thread's network namespace.
+// Without its listening socket it still serves, asking every time.
 func OpenRoutes() (*Routes, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket: %w", err)
 	}
-	return &Routes{fd: fd, buf: make([]byte, 8192)}, nil
+	r := &Routes{fd: fd, watch: -1, buf: make([]byte, 8192), known: map[netip.Addr]uint32{}}
+	w, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
+	if err == nil {
+		if unix.Bind(w, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: routeChanges}) == nil {
+			r.watch = w
+		} else {
+			unix.Close(w)
+		}
+	}
+	return r, nil
 }
 
-// Close closes the socket; lookups open their own from then on.
+// Close closes the sockets; lookups open their own from then on.
 func (r *Routes) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -61,11 +90,16 @@ func (r *Routes) Close() error {
 	}
 	err := unix.Close(r.fd)
 	r.fd = -1
+	if r.watch >= 0 {
+		unix.Close(r.watch)
+		r.watch = -1
+	}
 	return err
 }
 
-// route asks for the route to dst through the kept socket; ok is false
-// when it cannot (closed).
+// route asks for the route to dst through the kept socket, or answers as
+// it did last time if nothing changed since; ok is false when it cannot
+// (closed).
 func (r *Routes) route(dst netip.Addr) (oif uint32, ok bool, err error) {
 	if r == nil {
 		return 0, false, nil
@@ -75,9 +109,45 @@ func (r *Routes) route(dst netip.Addr) (oif uint32, ok bool, err error) {
 	if r.fd < 0 {
 		return 0, false, nil
 	}
+	if r.changed() {
+		clear(r.known)
+	} else if oif, ok := r.known[dst]; ok {
+		return oif, true, nil
+	}
 	r.seq++
-	oif, err = askRoute(r.fd, r.seq, dst, r.buf)
+	if oif, err = askRoute(r.fd, r.seq, dst, r.buf); err == nil && r.watch >= 0 {
+		if len(r.known) >= routesKept {
+			clear(r.known)
+		}
+		r.known[dst] = oif
+	}
 	return oif, true, err
+}
+
+// changed reads what the listening socket has and reports whether there
+// was anything (or it cannot tell: it lost messages, or failed, and then
+// stops listening). Called with mu held.
+func (r *Routes) changed() bool {
+	if r.watch < 0 {
+		return true
+	}
+	seen := false
+	// Bounded: a table being rewritten all along (a routing daemon's)
+	// is read a buffer at a time, and forgets the answers anyway.
+	for range 4096 {
+		_, _, err := unix.Recvfrom(r.watch, r.buf, unix.MSG_DONTWAIT)
+		switch err {
+		case nil, unix.ENOBUFS, unix.EINTR:
+			seen = true
+			continue
+		case unix.EAGAIN:
+			return seen
+		}
+		unix.Close(r.watch)
+		r.watch = -1
+		return true
+	}
+	return true
 }
 
 var errNoInterface = errors.New("no interface has it")
