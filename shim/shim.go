@@ -33,6 +33,7 @@ import (
 	"github.com/accelnet/accel/shim/config"
 	"github.com/accelnet/accel/shim/decide"
 	"github.com/accelnet/accel/stack"
+	"github.com/accelnet/accel/vi"
 	"github.com/accelnet/accel/vi/xdp"
 	"github.com/accelnet/accel/vi/xsk"
 )
@@ -54,6 +55,10 @@ type Shim struct {
 	log  *zap.Logger
 	dec  *decide.Decider
 	Spin time.Duration
+	// homeNS is the network namespace the shim was made in; here says
+	// whether the program's threads are all still there (nil: always).
+	homeNS uint64
+	here   func() bool
 
 	mu        sync.Mutex
 	stacks    map[stackKey]*ifStack
@@ -94,9 +99,13 @@ type Shim struct {
 	Tamed func(fd int) uint32
 }
 
-// stackKey names a stack: an interface, and with ACCEL_STACK_PER_THREAD
-// the thread that owns it.
+// stackKey names a stack: an interface in a network namespace, and with
+// ACCEL_STACK_PER_THREAD the thread that owns it. The namespace because a
+// thread of the program may move to another (setns), where the same name
+// is another interface: its sockets there need a stack of their own, made
+// there.
 type stackKey struct {
+	netns  uint64
 	ifname string
 	tid    int
 }
@@ -133,22 +142,38 @@ func New(cfg *config.Config, log *zap.Logger, r decide.Router) *Shim {
 		reaped:    map[string]*StackStats{},
 		warned:    map[string]bool{},
 	}
-	if k, ok := r.(decide.Kernel); ok && k.Known == nil {
-		k.Known = sh.stackInterface
-		r = k
+	sh.homeNS, _ = vi.ThreadNetns()
+	if k, ok := r.(decide.Kernel); ok {
+		sh.here = k.Here
+		if k.Known == nil {
+			k.Known = sh.stackInterface
+			r = k
+		}
 	}
 	sh.dec = decide.New(cfg, r)
 	return sh
 }
 
-// stackInterface names the interface of index that a stack is on. A
+// netns is the calling thread's network namespace, for a stack's key:
+// the one the shim was made in, without asking, while no thread of the
+// program has moved (here, the router's Here); after a move, the
+// thread's own.
+func (sh *Shim) netns() (uint64, error) {
+	if sh.here == nil || sh.here() {
+		return sh.homeNS, nil
+	}
+	return vi.ThreadNetns()
+}
+
+// stackInterface names the interface of index that a stack in the
+// shim's first namespace is on (the router asks only for that one). A
 // stack's VI is bound to that index, so the name it was made for is the
 // one a decision needs, whatever the interface is called now.
 func (sh *Shim) stackInterface(index int) (string, bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for k, is := range sh.stacks {
-		if is.st.Ifindex() == index {
+		if k.netns == sh.homeNS && is.st.Ifindex() == index {
 			return k.ifname, true
 		}
 	}
@@ -203,7 +228,11 @@ func (sh *Shim) portConfig(ifname string) xsk.Config {
 // stackFor returns the stack a new socket on ifname lives on, making it
 // (and the interface's port) at first use.
 func (sh *Shim) stackFor(ifname string) (*ifStack, error) {
-	key := stackKey{ifname: ifname}
+	ns, err := sh.netns()
+	if err != nil {
+		return nil, fmt.Errorf("a stack on %s: %w", ifname, err)
+	}
+	key := stackKey{netns: ns, ifname: ifname}
 	if sh.cfg.PerThread {
 		key.tid = unix.Gettid()
 	}
@@ -218,7 +247,7 @@ func (sh *Shim) stackFor(ifname string) (*ifStack, error) {
 	// The interface's port is shared by its stacks: one UMEM, one queue.
 	var port *xsk.Port
 	for k, is := range sh.stacks {
-		if k.ifname == ifname {
+		if k.netns == ns && k.ifname == ifname {
 			port = is.port
 			break
 		}
@@ -229,7 +258,7 @@ func (sh *Shim) stackFor(ifname string) (*ifStack, error) {
 			return nil, fmt.Errorf("open a VI port on %s: %w", ifname, err)
 		}
 	}
-	fresh := len(sh.stacksOn(ifname)) == 0
+	fresh := len(sh.stacksOn(ns, ifname)) == 0
 	v, err := port.NewVI()
 	if err != nil {
 		if fresh {
@@ -333,9 +362,13 @@ func (sh *Shim) reuseStack(fd int, role config.Role, ifname string, local netip.
 	if on, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT); err != nil || on == 0 {
 		return nil
 	}
+	ns, err := sh.netns()
+	if err != nil {
+		return nil
+	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	for _, is := range sh.stacksOn(ifname) {
+	for _, is := range sh.stacksOn(ns, ifname) {
 		if is.st.ReusePortBound(local) {
 			return is
 		}
@@ -343,10 +376,10 @@ func (sh *Shim) reuseStack(fd int, role config.Role, ifname string, local netip.
 	return nil
 }
 
-func (sh *Shim) stacksOn(ifname string) []*ifStack {
+func (sh *Shim) stacksOn(ns uint64, ifname string) []*ifStack {
 	var out []*ifStack
 	for k, is := range sh.stacks {
-		if k.ifname == ifname {
+		if k.netns == ns && k.ifname == ifname {
 			out = append(out, is)
 		}
 	}

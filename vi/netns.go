@@ -8,6 +8,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ThreadNetns identifies the calling thread's network namespace (its
+// inode in nsfs): interface indexes and names are only unique within one.
+func ThreadNetns() (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return 0, fmt.Errorf("identify network namespace: %w", err)
+	}
+	return st.Ino, nil
+}
+
 // InNetns runs fn on an OS thread in the network namespace ns (an open
 // /proc/<pid>/ns/net or /var/run/netns file), then brings the thread back.
 // AF_XDP sockets, BPF links and netlink sockets belong to the namespace of

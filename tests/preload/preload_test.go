@@ -3,6 +3,7 @@ package preload_test
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -1249,18 +1250,8 @@ func TestSetnsRoutes(t *testing.T) {
 	// An address on the pair's link that neither end has: each
 	// namespace routes it out of its own end.
 	elsewhere := p.B.Addr.Next()
-	out := start(t, p.A, e, time.Minute, "python3", "-c", fmt.Sprintf(`
-import ctypes, os, socket
-a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-a.sendto(b"from A", (%q, 7500))
-libc = ctypes.CDLL(None, use_errno=True)
-fd = os.open("/run/netns/%s", os.O_RDONLY)
-if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-    raise OSError(ctypes.get_errno(), "setns")
-b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-b.sendto(b"from B", (%q, 9))
-print("sent")
-`, p.B.Addr, p.B.NS, elsewhere)).wait(t)
+	out := start(t, p.A, e, time.Minute, "python3", "-c",
+		setnsSends(netip.AddrPortFrom(p.B.Addr, 7500), p.B.NS, netip.AddrPortFrom(elsewhere, 9))).wait(t)
 	if strings.TrimSpace(out) != "sent" {
 		t.Fatalf("got %q", out)
 	}
@@ -1274,4 +1265,76 @@ print("sent")
 	if why := fmt.Sprintf("interface %s is not in ACCEL_INTERFACES", p.B.Ifname); st.Fallbacks[why] != 1 {
 		t.Errorf("fallbacks %v, want one %q", st.Fallbacks, why)
 	}
+}
+
+// TestSetnsSameName moves a program's thread (setns) to a namespace where
+// an interface has the accelerated interface's name: the socket made
+// there goes out of that interface, on a stack made there. (Stacks were
+// known by interface name alone: the first namespace's stack took the
+// socket, had no route, and the send failed with ENETUNREACH.)
+func TestSetnsSameName(t *testing.T) {
+	need(t, "python3")
+	p := pair(t)
+	c, err := p.AddBehind(p.B, netip.MustParsePrefix("10.77.0.0/24"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := func(h *netns.Host, args ...string) string {
+		t.Helper()
+		out, err := h.Command("ip", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip %v in %s: %v\n%s", args, h.NS, err, out)
+		}
+		return string(out)
+	}
+	// C is reached only from B: no route from A, no forwarding in B.
+	ip(p.A, "route", "del", "10.77.0.0/24")
+	if out, err := p.B.Command("sysctl", "-qw", "net.ipv4.ip_forward=0").CombinedOutput(); err != nil {
+		t.Fatalf("sysctl: %v\n%s", err, out)
+	}
+	// B's end of C's link takes the name of A's accelerated interface.
+	var link string
+	for _, l := range strings.Split(ip(p.B, "-o", "-4", "addr", "show", "to", "10.77.0.1/32"), "\n") {
+		if f := strings.Fields(l); len(f) > 1 {
+			link = f[1]
+		}
+	}
+	if link == "" {
+		t.Fatal("no interface in B has 10.77.0.1")
+	}
+	ip(p.B, "link", "set", link, "down")
+	ip(p.B, "link", "set", link, "name", p.A.Ifname)
+	ip(p.B, "link", "set", p.A.Ifname, "up")
+	rfd := kernelReceiver(t, c, 7501, 10*time.Second)
+	e := accelEnv(t, p.A)
+	out := start(t, p.A, e, time.Minute, "python3", "-c",
+		setnsSends(netip.AddrPortFrom(p.B.Addr, 7500), p.B.NS, netip.AddrPortFrom(c.Addr, 7501))).wait(t)
+	if strings.TrimSpace(out) != "sent" {
+		t.Fatalf("got %q", out)
+	}
+	if payload, _ := receiveTTLTOS(t, rfd); payload != "from B" {
+		t.Errorf("C received %q, want from B", payload)
+	}
+	st := readStats(t, e.stats)
+	if len(st.Sockets) != 2 || len(st.Stacks) != 2 || len(st.Fallbacks) != 0 {
+		t.Errorf("sockets %+v, stacks %d, fallbacks %v: want both sockets accelerated, on two stacks", st.Sockets, len(st.Stacks), st.Fallbacks)
+	}
+}
+
+// setnsSends is a python program that sends "from A" to first, moves its
+// thread to the namespace ns (setns), sends "from B" to second from a new
+// socket, and prints "sent".
+func setnsSends(first netip.AddrPort, ns string, second netip.AddrPort) string {
+	return fmt.Sprintf(`
+import ctypes, os, socket
+a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+a.sendto(b"from A", (%q, %d))
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open("/run/netns/%s", os.O_RDONLY)
+if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+    raise OSError(ctypes.get_errno(), "setns")
+b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+b.sendto(b"from B", (%q, %d))
+print("sent")
+`, first.Addr(), first.Port(), ns, second.Addr(), second.Port())
 }

@@ -48,13 +48,3 @@ func (t *Table) slotUnlock(slot uint32) {
 		t.lock(unix.F_OFD_SETLK, unix.F_UNLCK, int64(slot), 1)
 	}
 }
-
-// netnsID identifies the calling thread's network namespace: interface
-// indexes are only unique within one.
-func netnsID() (uint64, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
-		return 0, fmt.Errorf("identify network namespace: %w", err)
-	}
-	return st.Ino, nil
-}

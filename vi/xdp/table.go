@@ -94,7 +94,7 @@ func Attach(ifindex int, mode Mode) (*Table, error) {
 	if ifindex <= 0 {
 		return nil, fmt.Errorf("xdp: attach: invalid interface index %d", ifindex)
 	}
-	ns, err := netnsID()
+	ns, err := vi.ThreadNetns()
 	if err != nil {
 		return nil, fmt.Errorf("xdp: attach: %w", err)
 	}
