@@ -331,3 +331,33 @@ func TestMapsAllocateOnInsert(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAddRemove is a socket's filter over its life: added at its
+// decision, removed at its close.
+//
+//	go test -run '^$' -bench AddRemove ./vi/xdp/
+func BenchmarkAddRemove(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skipf("loading BPF programs needs root (running as uid %d)", os.Geteuid())
+	}
+	tb, err := New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tb.Close()
+	o, err := tb.Claim()
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := uint16(1)
+	for b.Loop() {
+		f := Filter{Proto: UDP, Local: netip.AddrPortFrom(local, port)}
+		if err := o.Add(f); err != nil {
+			b.Fatal(err)
+		}
+		if err := o.Remove(f); err != nil {
+			b.Fatal(err)
+		}
+		port = port%60000 + 1
+	}
+}
