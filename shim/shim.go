@@ -200,8 +200,6 @@ type Socket struct {
 	// The ancillary data recvmsg gives (IP_PKTINFO, SO_TIMESTAMP,
 	// SO_TIMESTAMPNS), as the kernel's socket has them on.
 	pktinfo, stamp, stampNS atomic.Bool
-
-	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
 }
 
 // Lookup returns the socket of an accelerated fd.

@@ -64,8 +64,9 @@ type Stats struct {
 }
 
 func (s *Socket) stats(fd int) SocketStats {
+	c := s.u.Counts()
 	st := SocketStats{FD: fd, Local: s.u.LocalAddr().String(), Reason: s.reason, Detached: s.u.Detached(),
-		RxPackets: s.rxPackets.Load(), RxBytes: s.rxBytes.Load(), TxPackets: s.txPackets.Load(), TxBytes: s.txBytes.Load(),
+		RxPackets: c.RxPackets, RxBytes: c.RxBytes, TxPackets: c.TxPackets, TxBytes: c.TxBytes,
 		Drops: s.u.Drops(), Open: fd >= 0}
 	if r := s.u.RemoteAddr(); r.IsValid() {
 		st.Remote = r.String()

@@ -208,6 +208,14 @@ func TestPeekTruncAndRcvBuf(t *testing.T) {
 	if k, _, _ := server.RecvFrom(b, false, true); k != 11 || string(b) != "hello" {
 		t.Fatalf("MSG_TRUNC: %d %q", k, b)
 	}
+	// The counts: the peek is not a receive; the truncated one counts
+	// the datagram's whole length, as the send did.
+	if c, want := server.Counts(), (Counts{RxPackets: 1, RxBytes: 11}); c != want {
+		t.Fatalf("server counts %+v, want %+v", c, want)
+	}
+	if c, want := client.Counts(), (Counts{TxPackets: 1, TxBytes: 11}); c != want {
+		t.Fatalf("client counts %+v, want %+v", c, want)
+	}
 	// A small buffer: Linux doubles SO_RCVBUF and has a floor.
 	server.SetRcvBuf(1000)
 	if server.RcvBuf() != 2304 {

@@ -50,7 +50,20 @@ type UDPSocket struct {
 	rxFrames int
 	// path is the way out of the last unicast send.
 	path pathCache
+	// counts are what the program took and gave (Counts): kept under
+	// the stack's lock, which every receive and send holds anyway, and
+	// not in atomics of their own (four locked additions a round trip).
+	counts Counts
 }
+
+// Counts are a socket's datagrams and bytes, received (taken by the
+// program, not peeked) and sent (handed to the VI or the kernel twin).
+type Counts struct {
+	RxPackets, RxBytes, TxPackets, TxBytes uint64
+}
+
+// Counts returns the socket's counts.
+func (u *UDPSocket) Counts() Counts { u.s.mu.Lock(); defer u.s.mu.Unlock(); return u.counts }
 
 // pathCache is a socket's way to its last unicast destination, as Linux
 // keeps one a socket (sk_dst_cache): the route, the path MTU and the next
@@ -415,9 +428,18 @@ func (u *UDPSocket) Error() error {
 
 // SendTo sends one datagram to to, or to the connected peer if to is zero.
 func (u *UDPSocket) SendTo(b []byte, to netip.AddrPort) (int, error) {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	n, err := u.sendTo(b, to)
+	if err == nil {
+		u.counts.TxPackets++
+		u.counts.TxBytes += uint64(n)
+	}
+	return n, err
+}
+
+func (u *UDPSocket) sendTo(b []byte, to netip.AddrPort) (int, error) {
 	s := u.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if u.closed {
 		return 0, unix.EBADF
 	}
@@ -545,6 +567,8 @@ func (u *UDPSocket) RecvMeta(b []byte, peek, trunc bool) (int, netip.AddrPort, u
 	}
 	if !peek {
 		s.changes++
+		u.counts.RxPackets++
+		u.counts.RxBytes += uint64(full)
 	}
 	if trunc {
 		n = full
