@@ -81,7 +81,7 @@ type Table struct {
 // anything. It is what tests run the program on (Program.Run).
 func New() (*Table, error) {
 	t := &Table{}
-	if err := loadFilterObjects(&t.objs, nil); err != nil {
+	if err := loadObjects(&t.objs); err != nil {
 		return nil, fmt.Errorf("xdp: load filter program: %w", classify(err))
 	}
 	return t, nil
@@ -203,7 +203,7 @@ func (t *Table) openMaps(pinfo *ebpf.ProgramInfo) error {
 
 // attach loads the program with fresh maps and attaches it.
 func (t *Table) attach() error {
-	if err := loadFilterObjects(&t.objs, nil); err != nil {
+	if err := loadObjects(&t.objs); err != nil {
 		return fmt.Errorf("xdp: attach: load program and maps: %w", classify(err))
 	}
 	l, err := t.attachLink()
@@ -295,4 +295,19 @@ func Inspect(ifindex int) (t *Table, ok bool, err error) {
 		return nil, false, err
 	}
 	return t, true, nil
+}
+
+// loadObjects loads the filter program and its maps. The XSKMAP is made
+// without BTF for its key and value: Linux refuses BTF on one (ENOTSUPP),
+// cilium/ebpf then makes it again without, and the refused map's free
+// waits for an RCU grace period (xsk_map_free calls synchronize_net).
+func loadObjects(objs *filterObjects) error {
+	spec, err := loadFilter()
+	if err != nil {
+		return err
+	}
+	if m := spec.Maps["xsks"]; m != nil {
+		m.Key, m.Value = nil, nil
+	}
+	return spec.LoadAndAssign(objs, nil)
 }
