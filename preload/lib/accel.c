@@ -334,18 +334,39 @@ static struct {
 } go_fds[MAX_GO_FDS];
 static int ngo_fds;
 
-/* fill_low fills with copies of one /dev/null fd (a dup costs a fraction
- * of an open's path walk: the ~900 opens were ~10 ms of a new stack's
- * first send). The kernel's fd table grows to cover the band first, in
- * one step where filling would grow it by doubling, four times; a growth
- * waits for an RCU grace period in a threaded process. */
-static void fill_low(struct fill *f)
+/* fill_top is one past the highest fd the fillers and the Go part's band
+ * need in the table: the lower of the fd limit and 1024, as base is 96
+ * below it (the Go part makes ~20 fds). */
+static int fill_top(void)
 {
 	struct rlimit rl;
-	int base = 1024;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)base)
-		base = (int)rl.rlim_cur;
-	base -= 96;
+	int top = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)top)
+		top = (int)rl.rlim_cur;
+	return top;
+}
+
+/* grow_fd_table grows the kernel's fd table to fill_top at once, with a
+ * copy of fd made at the top and closed. Filling grew it by doubling,
+ * four times, and in a threaded process (the Go part's runtime starts its
+ * threads as it loads) each growth waits for an RCU grace period: 6 and
+ * 12 ms for the last two here. The load grows it before the Go part
+ * starts, so that it need not grow again. */
+static void grow_fd_table(int fd)
+{
+	RESOLVE(fcntl);
+	RESOLVE(close);
+	int top = real_fcntl(fd, F_DUPFD_CLOEXEC, fill_top() - 1);
+	if (top >= 0)
+		real_close(top);
+}
+
+/* fill_low fills with copies of one /dev/null fd (a dup costs a fraction
+ * of an open's path walk: the ~900 opens were ~10 ms of a new stack's
+ * first send). */
+static void fill_low(struct fill *f)
+{
+	int base = fill_top() - 96;
 	f->n = 0;
 	f->base = base;
 	RESOLVE(fcntl);
@@ -362,9 +383,7 @@ static void fill_low(struct fill *f)
 		return;
 	}
 	f->fds[f->n++] = null;
-	int top = real_fcntl(null, F_DUPFD_CLOEXEC, base + GO_BAND - 1);
-	if (top >= 0)
-		real_close(top);
+	grow_fd_table(null);
 	while (f->n < FILL_MAX) {
 		int fd = real_fcntl(null, F_DUPFD_CLOEXEC, 0);
 		if (fd < 0)
@@ -577,6 +596,12 @@ static void load_go(void)
 	sigdelset(&all, SIGTRAP);
 	sigdelset(&all, SIGSYS);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int any = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (any >= 0) {
+		grow_fd_table(any);
+		RESOLVE(close);
+		real_close(any);
+	}
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!h) {
 		snprintf(why, sizeof why, "dlopen: %.500s", dlerror());
