@@ -206,7 +206,11 @@ func TestHandover(t *testing.T) {
 	unix.Write(fd, []byte("kernel"))
 	tv := unix.Timeval{Sec: 5}
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
-	if n, err := unix.Read(fd, buf); err != nil || string(buf[:n]) != "kernel" {
+	n, err = unix.Read(fd, buf)
+	for err == unix.EINTR { // a signal ends a wait under SO_RCVTIMEO (socket(7))
+		n, err = unix.Read(fd, buf)
+	}
+	if err != nil || string(buf[:n]) != "kernel" {
 		t.Fatalf("through the kernel: %q %v", buf[:n], err)
 	}
 }

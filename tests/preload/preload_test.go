@@ -642,6 +642,19 @@ print("sent")
 
 // kernelReceiver is a kernel UDP socket on h at port that reports each
 // datagram's TTL (IP_RECVTTL) and gives up a receive after timeout.
+// recvFrom receives on a socket of kernelReceiver's, waiting again when a
+// signal ends the wait: under SO_RCVTIMEO the kernel does not restart a
+// receive that a signal interrupts, SA_RESTART or not (socket(7)), and the
+// test process gets SIGCHLD from its programs and the runtime's SIGURG.
+func recvFrom(fd int, buf []byte) (int, unix.Sockaddr, error) {
+	for {
+		n, from, err := unix.Recvfrom(fd, buf, 0)
+		if err != unix.EINTR {
+			return n, from, err
+		}
+	}
+}
+
 func kernelReceiver(t *testing.T, h *netns.Host, port int, timeout time.Duration) int {
 	t.Helper()
 	var fd int
@@ -731,7 +744,15 @@ print("sent", "timed out" if 0.15 < time.time() - t < 2 else "waited %.1f s" % (
 func receiveTTLTOS(t *testing.T, fd int) (payload, how string) {
 	t.Helper()
 	buf, oob := make([]byte, 64), make([]byte, 64)
-	n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+	var n, oobn int
+	var err error
+	for {
+		// A signal to this thread (SIGCHLD, the runtime's SIGURG) ends a
+		// wait under SO_RCVTIMEO with EINTR even with SA_RESTART.
+		if n, oobn, _, _, err = unix.Recvmsg(fd, buf, oob, 0); err != unix.EINTR {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("receive: %v", err)
 	}
@@ -773,7 +794,7 @@ func TestExitSendsQueued(t *testing.T) {
 		run(t, p.A, ev, time.Minute, filepath.Join(e.dir, "burst"), p.B.Addr.String(), "7500", strconv.Itoa(n))
 		got := 0
 		for got < n+1 {
-			if _, _, err := unix.Recvfrom(rfd, buf, 0); err != nil {
+			if _, _, err := recvFrom(rfd, buf); err != nil {
 				break
 			}
 			got++
@@ -800,7 +821,7 @@ s.sendto(b"before exec", (RECEIVER, 7500))
 os.execv("/bin/true", ["true"])
 `)
 	buf := make([]byte, 64)
-	n, _, err := unix.Recvfrom(rfd, buf, 0)
+	n, _, err := recvFrom(rfd, buf)
 	if err != nil {
 		t.Fatalf("the datagram sent before the exec did not arrive: %v", err)
 	}
@@ -835,9 +856,9 @@ for i in range(3):
 """ % s.fileno()])
 `)
 	buf := make([]byte, 64)
-	n, from, err := unix.Recvfrom(rfd, buf, 0)
+	n, from, err := recvFrom(rfd, buf)
 	if err != nil || string(buf[:n]) != "bound" {
-		t.Fatalf("the program did not say it was bound: %q %v\n%s", buf[:n], err, srv.err.String())
+		t.Fatalf("the program did not say it was bound: %q %v\n%s", buf[:max(n, 0)], err, srv.err.String())
 	}
 	for i := range 3 {
 		if err := unix.Sendto(rfd, fmt.Appendf(nil, "queued%d", i), 0, from); err != nil {
@@ -892,8 +913,8 @@ print(n)
 			joined := func() {
 				t.Helper()
 				buf := make([]byte, 16)
-				if n, _, err := unix.Recvfrom(rfd, buf, 0); err != nil || string(buf[:n]) != "joined" {
-					t.Fatalf("a subscriber did not join: %q %v", buf[:n], err)
+				if n, _, err := recvFrom(rfd, buf); err != nil || string(buf[:n]) != "joined" {
+					t.Fatalf("a subscriber did not join: %q %v", buf[:max(n, 0)], err)
 				}
 			}
 			e := accelEnv(t, p.A)
@@ -1074,7 +1095,7 @@ while True:
 print(n)
 `, port, rcvbuf, p.B.Addr.String(), port+100))
 		buf := make([]byte, 64)
-		n, from, err := unix.Recvfrom(rfd, buf, 0)
+		n, from, err := recvFrom(rfd, buf)
 		if err != nil || string(buf[:n]) != "bound" {
 			t.Fatalf("the program did not say it was bound: %q %v\n%s", buf[:max(n, 0)], err, prog.err.String())
 		}
@@ -1156,7 +1177,7 @@ print("after close:", got.get("closed", "still blocked"))
 `)
 	buf := make([]byte, 64)
 	for {
-		n, from, err := unix.Recvfrom(rfd, buf, 0)
+		n, from, err := recvFrom(rfd, buf)
 		if err != nil {
 			t.Fatalf("the program said nothing: %v\n%s", err, prog.err.String())
 		}
@@ -1215,7 +1236,7 @@ for when, port in (("before the bind", 7661), ("after", 7662), ("after, by ioctl
 `)
 	buf := make([]byte, 64)
 	for range 3 {
-		n, from, err := unix.Recvfrom(rfd, buf, 0)
+		n, from, err := recvFrom(rfd, buf)
 		if err != nil || string(buf[:n]) != "ready" {
 			t.Fatalf("the program did not say it was ready: %v\n%s", err, prog.err.String())
 		}
