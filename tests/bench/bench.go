@@ -56,10 +56,12 @@ var Configs = []Config{
 	{Name: "kernel", Kind: "latency", Doc: "sockperf UDP ping-pong on kernel sockets, blocking (the program's default)"},
 	{Name: "kernel-busypoll", Kind: "latency", busyPoll: true, Doc: "the same with net.core.busy_poll=50, busy_read=50 (restored after)"},
 	{Name: "kernel-spin", Kind: "latency", nonblocked: true, Doc: "kernel sockets, sockperf spinning on non-blocking receives"},
+	// The floor runs right before accel: the two share the machine's
+	// state of the moment (see pairedRatio).
+	{Name: "vi-floor", Kind: "latency", floor: true, Doc: "raw VIs on both ends, spinning on the RX ring: the floor"},
 	{Name: "accel", Kind: "latency", accel: true, Doc: "both ends under the preload, default profile"},
 	{Name: "accel-latency", Kind: "latency", accel: true, profile: "latency", Doc: "both ends under the preload, ACCEL_PROFILE=latency (spinning)"},
 	{Name: "accel-sleep", Kind: "latency", accel: true, vars: []string{"ACCEL_SPIN_USEC=0"}, Doc: "both ends under the preload, never spinning: the sleeping path, against the kernel's blocking one"},
-	{Name: "vi-floor", Kind: "latency", floor: true, Doc: "raw VIs on both ends, spinning on the RX ring: the floor"},
 	{Name: "tcp-kernel", Kind: "latency", tcp: true, Doc: "sockperf TCP ping-pong on kernel sockets"},
 	{Name: "tcp-accel", Kind: "latency", tcp: true, accel: true, Doc: "sockperf TCP ping-pong under the preload"},
 	{Name: "rate-kernel", Kind: "rate", Doc: "sockperf throughput, UDP, received messages per second"},
@@ -97,8 +99,8 @@ type Measurement struct {
 	Accel    string    // "accelerated", "pass-through" or "" (not under the preload)
 	Spread   float64   // (max-min)/median of Rounds
 	Warning  string    `json:",omitempty"`
-	Ratio    float64   `json:",omitempty"` // p50 (or rate) relative to the kernel's
-	ToFloor  float64   `json:",omitempty"` // p50 relative to the floor
+	Ratio    float64   `json:",omitempty"` // p50 (or rate) relative to the kernel's, paired by round (pairedRatio)
+	ToFloor  float64   `json:",omitempty"` // p50 relative to the floor, paired by round
 	rtts     []float64
 	cpuTotal float64
 	count    float64
@@ -266,15 +268,47 @@ func finish(rep *Report) {
 		case strings.HasPrefix(m.Config, "iperf3-udp"):
 			base = "iperf3-udp-kernel"
 		}
-		if k := find(base, m.Size); k != nil && k.Value > 0 && m.Value > 0 {
-			m.Ratio = m.Value / k.Value
+		if k := find(base, m.Size); k != nil {
+			m.Ratio = pairedRatio(m, k)
 		}
 		if m.Kind == "latency" && !strings.HasPrefix(m.Config, "tcp-") {
-			if f := find("vi-floor", m.Size); f != nil && f.Value > 0 {
-				m.ToFloor = m.Value / f.Value
+			if f := find("vi-floor", m.Size); f != nil {
+				m.ToFloor = pairedRatio(m, f)
 			}
 		}
 	}
+}
+
+// pairedRatio is m relative to base: the median, over rounds, of m's
+// value in a round over base's in the same round. The machine's speed
+// drifts: on the 2-vCPU guests this was written on, every spinning
+// ping-pong (the floor included) ran 1.0-1.5 µs slower for seconds at a
+// time, and a ratio of the two medians compared a slow stretch with a
+// fast one when they fell apart (with the floor three configurations
+// after accel: accel 5.3-5.4 µs in all three rounds of one run, the floor
+// 3.4 in all three, 1.60×; run back to back for 12 rounds they were slow
+// together, and the rounds' ratios were 1.09-1.31×). Configurations of a
+// round run one after another, so a round's pair saw the same machine as
+// nearly as two measurements can; the floor runs right before accel. Without a pair for every round (a measurement
+// failed, or measured nothing), it is the ratio of the medians; 0 when
+// either has none.
+func pairedRatio(m, base *Measurement) float64 {
+	if len(m.Rounds) == len(base.Rounds) && len(m.Rounds) > 0 {
+		rs := make([]float64, 0, len(m.Rounds))
+		for i, v := range m.Rounds {
+			if v > 0 && base.Rounds[i] > 0 {
+				rs = append(rs, v/base.Rounds[i])
+			}
+		}
+		if len(rs) == len(m.Rounds) {
+			slices.Sort(rs)
+			return rs[len(rs)/2]
+		}
+	}
+	if m.Value > 0 && base.Value > 0 {
+		return m.Value / base.Value
+	}
+	return 0
 }
 
 // runner runs the measurements on one pair of hosts.

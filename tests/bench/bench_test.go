@@ -94,3 +94,37 @@ func TestQuick(t *testing.T) {
 		t.Fatalf("namespaces left behind:\n%s", ns)
 	}
 }
+
+// TestPairedRatio: a machine that runs slower for a while moves a
+// configuration and its reference together within a round, and the
+// ratio must not take one's slow rounds against the other's fast ones.
+// Figures like a noisy run's (µs): accel slow in rounds 2, 3 and 5, the
+// floor only in 2 and 3. Against the floor the medians give 5.3/3.4.
+func TestPairedRatio(t *testing.T) {
+	floor := &Measurement{Config: "vi-floor", Kind: "latency", Size: 64, Rounds: []float64{3.4, 4.85, 4.9, 3.4, 3.38}}
+	accel := &Measurement{Config: "accel", Kind: "latency", Size: 64, Rounds: []float64{4.3, 5.3, 5.4, 4.25, 5.35}}
+	kernel := &Measurement{Config: "kernel", Kind: "latency", Size: 64, Rounds: []float64{55, 56, 57, 55, 56}}
+	finish(&Report{Measurements: []*Measurement{kernel, floor, accel}})
+	if accel.Value != 5.3 || floor.Value != 3.4 {
+		t.Fatalf("medians %v and %v, want 5.3 and 3.4", accel.Value, floor.Value)
+	}
+	// Per round: 1.265, 1.093, 1.102, 1.25, 1.583; the median is 1.25.
+	if want := 4.25 / 3.4; accel.ToFloor != want {
+		t.Errorf("accel to the floor %.4f, want the median of the rounds' ratios %.4f (the medians' ratio is %.4f)",
+			accel.ToFloor, want, accel.Value/floor.Value)
+	}
+	if want := 5.3 / 56; accel.Ratio != want {
+		t.Errorf("accel to the kernel %.4f, want %.4f", accel.Ratio, want)
+	}
+	// A round missing (a failed measurement): the medians' ratio.
+	short := &Measurement{Config: "accel-latency", Kind: "latency", Size: 64, Rounds: []float64{4.3, 5.3}}
+	finish(&Report{Measurements: []*Measurement{kernel, floor, short}})
+	if want := short.Value / floor.Value; short.ToFloor != want {
+		t.Errorf("with a round missing: %.4f, want the medians' ratio %.4f", short.ToFloor, want)
+	}
+	empty := &Measurement{Config: "accel-sleep", Kind: "latency", Size: 64}
+	finish(&Report{Measurements: []*Measurement{kernel, floor, empty}})
+	if empty.ToFloor != 0 || empty.Ratio != 0 {
+		t.Errorf("nothing measured, and ratios %v %v", empty.ToFloor, empty.Ratio)
+	}
+}
