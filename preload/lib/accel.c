@@ -361,6 +361,19 @@ static void grow_fd_table(int fd)
 		real_close(top);
 }
 
+/* keep_filler keeps fd as a filler if it is below the band, and closes it
+ * (the band reached: filling is done) if not. */
+static int keep_filler(struct fill *f, int fd)
+{
+	RESOLVE(close);
+	if (fd >= f->base) {
+		real_close(fd);
+		return 0;
+	}
+	f->fds[f->n++] = fd;
+	return 1;
+}
+
 /* fill_low fills with copies of one /dev/null fd (a dup costs a fraction
  * of an open's path walk: the ~900 opens were ~10 ms of a new stack's
  * first send). */
@@ -370,29 +383,18 @@ static void fill_low(struct fill *f)
 	f->n = 0;
 	f->base = base;
 	RESOLVE(fcntl);
-	RESOLVE(close);
 	for (int i = 0; i < GO_BAND; i++)
 		f->before[i] = base > 0 && real_fcntl(base + i, F_GETFD) >= 0;
 	if (base <= 0)
 		return;
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (null < 0)
+	if (null < 0 || !keep_filler(f, null))
 		return;
-	if (null >= base) {
-		real_close(null);
-		return;
-	}
-	f->fds[f->n++] = null;
 	grow_fd_table(null);
 	while (f->n < FILL_MAX) {
 		int fd = real_fcntl(null, F_DUPFD_CLOEXEC, 0);
-		if (fd < 0)
+		if (fd < 0 || !keep_filler(f, fd))
 			break;
-		if (fd >= base) {
-			real_close(fd);
-			break;
-		}
-		f->fds[f->n++] = fd;
 	}
 }
 

@@ -235,7 +235,7 @@ func TestRoutesKept(t *testing.T) {
 	if r.watch < 0 {
 		t.Fatal("no listening socket")
 	}
-	var ifc string
+	ifc := pair.A.Ifname
 	dst := netip.MustParseAddr("10.9.9.9")
 	look := func(want string, wantErr error) (asked bool) {
 		t.Helper()
@@ -257,7 +257,6 @@ func TestRoutesKept(t *testing.T) {
 		}
 		return r.seq != seq
 	}
-	ifc = pair.A.Ifname
 	look("", unix.ENETUNREACH)
 	if !look("", unix.ENETUNREACH) {
 		t.Error("a failed lookup was kept")

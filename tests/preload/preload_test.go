@@ -640,21 +640,26 @@ print("sent")
 	}
 }
 
-// kernelReceiver is a kernel UDP socket on h at port that reports each
-// datagram's TTL (IP_RECVTTL) and gives up a receive after timeout.
-// recvFrom receives on a socket of kernelReceiver's, waiting again when a
+// recvMsg receives on a socket of kernelReceiver's, waiting again when a
 // signal ends the wait: under SO_RCVTIMEO the kernel does not restart a
 // receive that a signal interrupts, SA_RESTART or not (socket(7)), and the
 // test process gets SIGCHLD from its programs and the runtime's SIGURG.
-func recvFrom(fd int, buf []byte) (int, unix.Sockaddr, error) {
+func recvMsg(fd int, buf, oob []byte) (n, oobn int, from unix.Sockaddr, err error) {
 	for {
-		n, from, err := unix.Recvfrom(fd, buf, 0)
-		if err != unix.EINTR {
-			return n, from, err
+		if n, oobn, _, from, err = unix.Recvmsg(fd, buf, oob, 0); err != unix.EINTR {
+			return n, oobn, from, err
 		}
 	}
 }
 
+// recvFrom is recvMsg without control messages.
+func recvFrom(fd int, buf []byte) (int, unix.Sockaddr, error) {
+	n, _, from, err := recvMsg(fd, buf, nil)
+	return n, from, err
+}
+
+// kernelReceiver is a kernel UDP socket on h at port that reports each
+// datagram's TTL (IP_RECVTTL) and gives up a receive after timeout.
 func kernelReceiver(t *testing.T, h *netns.Host, port int, timeout time.Duration) int {
 	t.Helper()
 	var fd int
@@ -744,15 +749,7 @@ print("sent", "timed out" if 0.15 < time.time() - t < 2 else "waited %.1f s" % (
 func receiveTTLTOS(t *testing.T, fd int) (payload, how string) {
 	t.Helper()
 	buf, oob := make([]byte, 64), make([]byte, 64)
-	var n, oobn int
-	var err error
-	for {
-		// A signal to this thread (SIGCHLD, the runtime's SIGURG) ends a
-		// wait under SO_RCVTIMEO with EINTR even with SA_RESTART.
-		if n, oobn, _, _, err = unix.Recvmsg(fd, buf, oob, 0); err != unix.EINTR {
-			break
-		}
-	}
+	n, oobn, _, err := recvMsg(fd, buf, oob)
 	if err != nil {
 		t.Fatalf("receive: %v", err)
 	}
@@ -1243,18 +1240,19 @@ for when, port in (("before the bind", 7661), ("after", 7662), ("after, by ioctl
 		// kernel, on whichever CPU each send ran) they may come in
 		// either order.
 		var from unix.Sockaddr
-		for heard := ""; heard != "on ready" && heard != "ready on"; {
+		heard := map[string]bool{}
+		for range 2 {
 			n, sa, err := recvFrom(rfd, buf)
 			if err != nil {
-				t.Fatalf("the program did not say it was ready (heard %q): %v\n%s", heard, err, prog.err.String())
+				t.Fatalf("the program did not say it was ready (heard %v): %v\n%s", heard, err, prog.err.String())
 			}
 			if string(buf[:n]) == "ready" {
 				from = sa
 			}
-			heard = strings.TrimSpace(heard + " " + string(buf[:n]))
-			if len(heard) > len("ready on") {
-				t.Fatalf("the program said %q", heard)
-			}
+			heard[string(buf[:n])] = true
+		}
+		if !heard["ready"] || !heard["on"] {
+			t.Fatalf("the program said %v, want ready and on", heard)
 		}
 		if err := unix.Sendto(rfd, []byte("data"), 0, from); err != nil {
 			t.Fatal(err)
